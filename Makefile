@@ -1,0 +1,30 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run   creates .venv from uv.lock and runs the whole pipeline on the SYNTHETIC demo set
+#   make test  creates .venv from uv.lock and runs the tests
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .venv-uv/bin/uv)
+EXTRA ?= cpu
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= true
+
+.PHONY: setup run test bench clean
+
+.venv-uv/bin/uv:
+	$(PYTHON) -m venv .venv-uv && .venv-uv/bin/pip install -q "uv==0.13.9"
+
+setup: $(if $(findstring .venv-uv,$(UV)),.venv-uv/bin/uv)
+	$(UV) sync --locked --extra $(EXTRA) --compile-bytecode
+	@.venv/bin/python -c "from genre.audio import ffmpeg_exe; print('ffmpeg:', ffmpeg_exe())" || \
+	  (echo "ffmpeg is missing: install it (apt-get install ffmpeg) or check that imageio-ffmpeg installed"; exit 1)
+
+run: setup
+	.venv/bin/genre run $(ARGS)
+
+test: setup
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	.venv/bin/python bench/features.py
+
+clean:
+	rm -rf .genre .pytest_cache

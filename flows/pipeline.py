@@ -1,0 +1,179 @@
+"""The ``genre-pipeline`` flow: every stage, each a Prefect task that calls the ``genre`` library."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from flows.timing import Stopwatch
+from flows.validate import validate
+from genre import registry
+from genre.atomic import write_json
+from genre.catalog import Catalog, clips
+from genre.config import Config, load_config
+from genre.demo import make_demo_dataset
+from genre.evaluate import Evaluation, champion_auc, evaluate
+from genre.extract import FeatureSet, extract_dataset
+from genre.gate import Decision, decide
+from genre.ingest import IngestSummary, ingest_folder
+from genre.predictor import Predictor
+from genre.split import fingerprint, freeze
+from genre.store import BlobStore
+from genre.train import ClassicalResult, Split, train_classical, train_cnn
+
+
+@task(name="ingest")
+def ingest_task(data: Path, cfg: Config) -> IngestSummary:
+    summary = ingest_folder(data, BlobStore(cfg.store_dir), Catalog(cfg.catalog_path), cfg.ingest)
+    print(summary)
+    create_markdown_artifact(key="genre-ingest", markdown=summary.markdown(), description="ingest summary")
+    return summary
+
+
+@task(name="features")
+def features_task(cfg: Config) -> tuple[FeatureSet, Any]:
+    table = clips(Catalog(cfg.catalog_path).frame())
+    if cfg.genres:
+        table = table[table["label"].isin(cfg.genres)].reset_index(drop=True)
+    store = BlobStore(cfg.store_dir)
+    fs = extract_dataset(table, [str(store.path(s)) for s in table["sha256"]], cfg.feature_cache, cfg.features,
+                         workers=cfg.workers)
+    for sha, reason in fs.failures.items():
+        print(f"features skipped clip {sha[:16]}: {reason}")
+    print(f"{fs.table['clip_id'].nunique()} clips, {len(fs.table)} segments, {len(fs.names)} features "
+          f"({fs.computed} clips computed, the rest from cache)")
+    return fs, table[~table["sha256"].isin(fs.failures)].reset_index(drop=True)
+
+
+@task(name="split")
+def split_task(table, cfg: Config) -> dict[str, str]:
+    assignment = freeze(cfg.split_file, table, cfg.split)
+    counts = {s: sum(v == s for v in assignment.values()) for s in ("train", "validation", "test")}
+    print(f"clips per split: {counts}; test split {fingerprint(assignment)}")
+    return assignment
+
+
+@task(name="train-classical")
+def train_classical_task(train: Split, val: Split, cfg: Config) -> ClassicalResult:
+    result = train_classical(train, val, cfg)
+    for name, s in result.validation.items():
+        f = result.fitted[name]
+        print(f"{name:<14} cv ROC-AUC {f.cv_roc_auc:.4f}  validation ROC-AUC {s.roc_auc:.4f}  ({f.fit_seconds:.1f} s)")
+    print(f"best classical model: {result.best}")
+    return result
+
+
+@task(name="train-vgg16")
+def train_cnn_task(train: Split, val: Split, n_classes: int, cfg: Config):
+    trained = train_cnn(train, val, n_classes, cfg)
+    print(f"VGG16 (weights: {trained.weights}) trained in {trained.fit_seconds:.1f} s")
+    return trained
+
+
+@task(name="evaluate")
+def evaluate_task(result: ClassicalResult, trained, val: Split, test: Split, labels: list[str], cfg: Config,
+                  run_dir: Path) -> Evaluation:
+    evaluation = evaluate(result, trained, val, test, labels, cfg, run_dir)
+    print(evaluation.markdown())
+    return evaluation
+
+
+@task(name="gate")
+def gate_task(evaluation: Evaluation, test_clips, test: Split, labels: list[str], cfg: Config) -> Decision:
+    record = registry.champion(cfg.home)
+    champion_score, note = None, ""
+    if record:
+        champion = Predictor.load(registry.model_path(record["tag"]))
+        paths = [str(BlobStore(cfg.store_dir).path(s)) for s in test_clips["sha256"]]
+        champion_score, note = champion_auc(champion, test_clips, test, labels, cfg, paths)
+    decision = decide(evaluation.roc_auc, cfg.gate.min_roc_auc, champion_score, cfg.gate.min_improvement, note)
+    print(f"gate: {'PROMOTE' if decision.promote else 'keep the champion'}: {decision.reason}")
+    return decision
+
+
+@task(name="package")
+def package_task(evaluation: Evaluation, run_dir: Path, test_split: str, cfg: Config) -> dict[str, str]:
+    metrics = evaluation.test["ensemble"].row()
+    folder = evaluation.predictor.save(run_dir / "predictor")
+    tag = registry.save_model(folder, cfg.model_name, metadata={"test": metrics, "test_split": test_split},
+                              labels={"classical": evaluation.predictor.classical_name, "stage": "champion"})
+    bento = registry.build_bento(tag, cfg.model_name)
+    registry.promote(cfg.home, {"tag": tag, "bento": bento, "roc_auc": metrics["roc_auc"], "test_split": test_split,
+                                "promoted_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    print(f"champion is now {tag}; Bento {bento}")
+    return {"model": tag, "bento": bento}
+
+
+@flow(name="genre-pipeline", log_prints=True)
+def genre_pipeline(data: str | None = None, config: str | None = None, home: str | None = None,
+                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Ingest -> validate -> features -> split -> train -> ensemble -> evaluate -> gate -> package.
+
+    ``data`` is a folder laid out as ``<root>/<genre>/<clip>``; without it the run uses the
+    SYNTHETIC demo set. ``overrides`` takes dotted config keys, e.g. ``{"cnn.epochs": 2}``.
+    """
+    cfg = load_config(config, home=home, **(overrides or {}))
+    registry.use_store(cfg.home)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    run_dir = cfg.runs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    watch = Stopwatch()
+    with watch.stage("ingest"):
+        source = Path(data) if data else make_demo_dataset(cfg.home / "demo-synthetic")
+        if not data:
+            print(f"no data folder given: using the SYNTHETIC demo set in {source}")
+        ingest_task(source, cfg)
+    with watch.stage("validate"):
+        validate(cfg=cfg)
+    with watch.stage("features"):
+        fs, table = features_task(cfg)
+    with watch.stage("split"):
+        assignment = split_task(table, cfg)
+    labels = sorted(table["label"].unique())
+    train, val, test = (Split.of(fs, assignment, name, labels) for name in ("train", "validation", "test"))
+    with watch.stage("train-classical"):
+        result = train_classical_task(train, val, cfg)
+    with watch.stage("train-vgg16"):
+        trained = train_cnn_task(train, val, len(labels), cfg)
+    with watch.stage("evaluate"):
+        evaluation = evaluate_task(result, trained, val, test, labels, cfg, run_dir)
+    test_split = fingerprint(assignment)
+    with watch.stage("gate"):
+        test_clips = table[table["clip_id"].map(assignment).eq("test")].reset_index(drop=True)
+        decision = gate_task(evaluation, test_clips, test, labels, cfg)
+    packaged: dict[str, str] = {}
+    if decision.promote:
+        with watch.stage("package"):
+            packaged = package_task(evaluation, run_dir, test_split, cfg)
+    print(watch.table())
+    summary = {"run": run_id, "source": str(source), "labels": labels, "test_split": test_split,
+               "test": {k: v.row() for k, v in evaluation.test.items()}, "cnn_weight": evaluation.cnn_weight,
+               "best_classical": result.best, "promoted": decision.promote, "decision": decision.reason,
+               "stages": dict(watch.stages), **packaged}
+    write_json(run_dir / "summary.json", summary)
+    _post_results(summary, evaluation, decision, watch, run_dir)
+    return summary
+
+
+def _post_results(summary: dict[str, Any], evaluation: Evaluation, decision: Decision, watch: Stopwatch,
+                  run_dir: Path) -> None:
+    synthetic = " (SYNTHETIC demo data)" if "demo-synthetic" in summary["source"] else ""
+    verdict = "promoted to champion" if decision.promote else "not promoted"
+    markdown = "\n\n".join([
+        f"# genre pipeline run {summary['run']}{synthetic}",
+        f"**Gate: {verdict}.** {decision.reason}.",
+        evaluation.markdown(),
+        "Plots: " + ", ".join(f"`{p}`" for p in evaluation.plots),
+        "### Stage times", watch.markdown(),
+        f"Run folder: `{run_dir}`",
+    ])
+    create_markdown_artifact(key="genre-pipeline-report", markdown=markdown, description="metrics and gate decision")
+    create_table_artifact(key="genre-test-metrics", table=[{"model": k, **v} for k, v in summary["test"].items()],
+                          description="clip-level test metrics of every model")
+    (run_dir / "report.md").write_text(markdown + "\n")
+    print(f"report: {run_dir / 'report.md'}\n{json.dumps(summary['test']['ensemble'])}")

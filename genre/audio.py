@@ -1,0 +1,146 @@
+"""Decoding audio files into mono float32 signals, with ffmpeg as the fallback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".au", ".m4a", ".webm", ".opus", ".aiff", ".aif")
+
+
+class AudioError(ValueError):
+    """A file that cannot be used as audio; the message says why."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds, read without decoding all of it where possible."""
+
+    duration: float
+    sample_rate: int
+    channels: int
+    format: str
+
+
+def ffmpeg_exe() -> str:
+    """Path of an ffmpeg binary: on PATH, else the one shipped by imageio-ffmpeg.
+
+    Also makes it reachable as ``ffmpeg`` on PATH for this process, since
+    yt-dlp's section downloads look for it there.
+    """
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # the wheel is missing or has no binary for this platform
+        raise AudioError(
+            "ffmpeg was not found. Install it (Debian/Ubuntu: `apt-get install ffmpeg`, macOS: "
+            "`brew install ffmpeg`) or `pip install imageio-ffmpeg`, then try again."
+        ) from exc
+    link_dir = Path.home() / ".cache" / "genre" / "bin"
+    link_dir.mkdir(parents=True, exist_ok=True)
+    link = link_dir / "ffmpeg"
+    if not link.exists():
+        tmp = link_dir / f".ffmpeg.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(exe)
+        os.replace(tmp, link)
+    os.environ["PATH"] = f"{link_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    return str(link)
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Duration, sample rate and channels of ``path``; raises :class:`AudioError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty")
+    try:
+        info = sf.info(str(path))
+        if info.frames <= 0:
+            raise AudioError(f"{path}: no audio frames")
+        return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels, info.format.lower())
+    except (sf.LibsndfileError, RuntimeError):
+        pass
+    y, sr = _ffmpeg_decode(path, None)
+    return AudioInfo(len(y) / sr, sr, 1, "ffmpeg")
+
+
+def load(path: str | Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+    """Decode ``path`` to mono float32 at ``sample_rate``; raises :class:`AudioError`.
+
+    soundfile reads wav, flac, ogg, mp3 and au; anything else goes through ffmpeg.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            frames = -1 if max_seconds is None else int(max_seconds * f.samplerate)
+            y = f.read(frames=frames, dtype="float32", always_2d=True)
+            sr = f.samplerate
+    except (sf.LibsndfileError, RuntimeError):
+        y, sr = _ffmpeg_decode(path, sample_rate, max_seconds)
+    else:
+        if y.shape[0] == 0:
+            raise AudioError(f"{path}: no audio frames")
+        y = y.mean(axis=1)
+    if sr != sample_rate:
+        import soxr
+
+        y = soxr.resample(y, sr, sample_rate).astype(np.float32)
+    if not np.all(np.isfinite(y)):
+        raise AudioError(f"{path}: audio holds NaN or infinite samples")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _ffmpeg_decode(path: Path, sample_rate: int | None, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    sr = sample_rate or 44100
+    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path)]
+    if max_seconds is not None:
+        cmd += ["-t", str(max_seconds)]
+    cmd += ["-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired as exc:
+        raise AudioError(f"{path}: decoding took longer than 300 s") from exc
+    if proc.returncode != 0 or not proc.stdout:
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        reason = detail[-1] if detail else "no audio stream"
+        raise AudioError(f"{path}: not decodable audio ({reason})")
+    return np.frombuffer(proc.stdout, dtype="<f4").copy(), sr
+
+
+def check_signal(y: np.ndarray, sample_rate: int, name: str, min_seconds: float = 0.5,
+                 silence_rms: float = 1e-4) -> None:
+    """Raise :class:`AudioError` for a signal too short or too quiet to classify."""
+    if len(y) < min_seconds * sample_rate:
+        raise AudioError(f"{name}: {len(y) / sample_rate:.2f} s of audio is too short (at least {min_seconds} s)")
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    if rms < silence_rms:
+        raise AudioError(f"{name}: audio is silent (RMS {rms:.1e})")
+
+
+def segment_bounds(n_samples: int, sample_rate: int, seconds: float, overlap: float) -> list[tuple[int, int]]:
+    """Start/end sample indices of fixed-length windows covering the signal.
+
+    A clip shorter than one window yields one (shorter) segment.
+    """
+    size = int(round(seconds * sample_rate))
+    step = max(1, int(round(size * (1.0 - overlap))))
+    if n_samples <= size:
+        return [(0, n_samples)]
+    starts = range(0, n_samples - size + 1, step)
+    return [(s, s + size) for s in starts]

@@ -1,0 +1,93 @@
+"""The catalog: one row per source item, in SQLite (safe for concurrent writers)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+OK = "ok"
+FAILED = "failed"
+QUARANTINED = "quarantined"
+
+
+@dataclass
+class CatalogRow:
+    """One item a source offered: where it came from and what became of it."""
+
+    source: str
+    source_id: str
+    label: str
+    status: str = OK
+    reason: str = ""
+    clip_id: str = ""
+    sha256: str = ""
+    start: float | None = None
+    end: float | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    format: str = ""
+    ingested_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+COLUMNS = [f.name for f in fields(CatalogRow)]
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS catalog (
+    {", ".join(COLUMNS)},
+    PRIMARY KEY (source, source_id)
+)
+"""
+
+
+class Catalog:
+    """SQLite-backed catalog; every write is one transaction."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=60)
+
+    def upsert(self, rows: Iterable[CatalogRow]) -> int:
+        """Insert or replace rows keyed by (source, source_id)."""
+        records = [tuple(asdict(r)[c] for c in COLUMNS) for r in rows]
+        if not records:
+            return 0
+        marks = ", ".join("?" for _ in COLUMNS)
+        with self._connect() as db:
+            db.executemany(f"INSERT OR REPLACE INTO catalog ({', '.join(COLUMNS)}) VALUES ({marks})", records)
+        return len(records)
+
+    def done(self, source: str) -> set[str]:
+        """Source ids of ``source`` already ingested successfully."""
+        with self._connect() as db:
+            cur = db.execute("SELECT source_id FROM catalog WHERE source = ? AND status = ?", (source, OK))
+            return {r[0] for r in cur}
+
+    def set_status(self, clip_ids: Iterable[str], status: str, reason: str) -> None:
+        """Flag clips (e.g. quarantine them); their audio stays in the store."""
+        with self._connect() as db:
+            db.executemany(
+                "UPDATE catalog SET status = ?, reason = ? WHERE clip_id = ?",
+                [(status, reason, c) for c in clip_ids],
+            )
+
+    def frame(self) -> pd.DataFrame:
+        """The whole catalog as a DataFrame."""
+        with self._connect() as db:
+            return pd.read_sql_query(f"SELECT {', '.join(COLUMNS)} FROM catalog ORDER BY source, source_id", db)
+
+
+def clips(frame: pd.DataFrame) -> pd.DataFrame:
+    """Distinct usable clips (status ok), one row per clip id."""
+    ok = frame[frame["status"] == OK]
+    return ok.drop_duplicates("clip_id").sort_values("clip_id").reset_index(drop=True)

@@ -1,0 +1,168 @@
+"""One typed configuration for every stage.
+
+Values come, in rising priority, from the defaults below, a TOML file
+(``--config genre.toml``), ``GENRE_*`` environment variables for the paths and
+keyword overrides (CLI flags, flow parameters). The hash of the parts a stage
+depends on is part of that stage's cache keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def digest(self) -> str:
+        """A short, stable hash of this section's values."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+class IngestConfig(_Section):
+    """Limits applied when audio enters the store."""
+
+    max_file_mb: float = 200.0
+    max_duration: float = 900.0
+
+
+class FeatureConfig(_Section):
+    """Decoding, segmentation and spectral parameters of features and mel images."""
+
+    sample_rate: int = 22050
+    segment_seconds: float = 3.0
+    segment_overlap: float = Field(0.5, ge=0.0, lt=1.0)
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 96
+    n_mfcc: int = 20
+    preemphasis: float = 0.97
+    top_db: float = 80.0
+
+
+class ValidationConfig(_Section):
+    """Thresholds of the Great Expectations suites."""
+
+    min_clips_per_genre: int = 3
+    max_class_ratio: float = 5.0
+    max_failed_share: float = 0.2
+    min_duration: float = 2.0
+    max_duration: float = 900.0
+
+
+class SplitConfig(_Section):
+    """Frozen train/validation/test split, grouped by clip."""
+
+    validation: float = 0.2
+    test: float = 0.2
+    seed: int = 42
+
+
+class ClassicalConfig(_Section):
+    """Classical models and their hyperparameter search."""
+
+    models: tuple[str, ...] = ("svm", "logreg", "random_forest", "xgboost")
+    search_iterations: int = 4
+    cv_folds: int = 3
+    seed: int = 42
+
+
+class CNNConfig(_Section):
+    """VGG16 on mel-spectrogram images."""
+
+    weights: str = "none"  # "none", "imagenet" or a path to a .weights.h5 file
+    image_size: int = 64
+    epochs: int = 6
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    trainable_base: bool = True
+    seed: int = 42
+
+
+class GateConfig(_Section):
+    """Promotion rule: clear the floor and beat the champion."""
+
+    min_roc_auc: float = 0.75
+    min_improvement: float = 0.0
+
+
+class Config(BaseModel):
+    """Everything a pipeline run needs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    home: Path = Field(default_factory=lambda: Path(os.environ.get("GENRE_HOME", ".genre")))
+    model_name: str = "genre-classifier"
+    genres: tuple[str, ...] | None = None
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    ensemble_cnn_weight: float | Literal["auto"] = "auto"
+    ingest: IngestConfig = IngestConfig()
+    features: FeatureConfig = FeatureConfig()
+    validation: ValidationConfig = ValidationConfig()
+    split: SplitConfig = SplitConfig()
+    classical: ClassicalConfig = ClassicalConfig()
+    cnn: CNNConfig = CNNConfig()
+    gate: GateConfig = GateConfig()
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / "catalog.sqlite"
+
+    @property
+    def feature_cache(self) -> Path:
+        return self.home / "features"
+
+    @property
+    def split_file(self) -> Path:
+        return self.home / "splits.json"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Build a :class:`Config` from an optional TOML file and overrides.
+
+    Overrides use nested dicts (``cnn={"epochs": 2}``) or dotted keys
+    (``{"cnn.epochs": 2}``); ``None`` values are ignored.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        data = tomllib.loads(path.read_text())
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        *parents, leaf = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    data = _merge(data, nested)
+    return Config.model_validate(data)

@@ -1,0 +1,84 @@
+"""What every ingestion path shares: probe, store, catalog row, summary."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genre.audio import AudioError, probe
+from genre.catalog import FAILED, OK, CatalogRow
+from genre.config import IngestConfig
+from genre.store import BlobStore, sha256_file
+
+
+def normalise_label(raw: str) -> str:
+    """``"Hip Hop"`` -> ``"hip-hop"``: lower case, words joined by dashes."""
+    label = re.sub(r"[^a-z0-9]+", "-", raw.strip().lower()).strip("-")
+    if not label:
+        raise ValueError(f"label {raw!r} is empty once normalised")
+    return label
+
+
+def ingest_file(
+    path: Path, store: BlobStore, row: CatalogRow, limits: IngestConfig
+) -> CatalogRow:
+    """Check ``path`` is usable audio, store it, and fill ``row``; failures fill status and reason."""
+    try:
+        size_mb = path.stat().st_size / 1e6
+        if size_mb > limits.max_file_mb:
+            raise AudioError(f"{path}: {size_mb:.0f} MB is over the {limits.max_file_mb:.0f} MB limit")
+        info = probe(path)
+        if info.duration > limits.max_duration:
+            raise AudioError(f"{path}: {info.duration:.0f} s is over the {limits.max_duration:.0f} s limit")
+        sha = sha256_file(path)
+        store.put(path, sha)
+    except (AudioError, OSError) as exc:
+        row.status, row.reason = FAILED, str(exc)
+        return row
+    row.status, row.reason = OK, ""
+    row.sha256, row.clip_id = sha, sha[:16]
+    row.duration, row.sample_rate, row.channels, row.format = (
+        round(info.duration, 3), info.sample_rate, info.channels, info.format
+    )
+    return row
+
+
+@dataclass
+class IngestSummary:
+    """Counts by status and by label, and the reasons of failures."""
+
+    source: str
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_label: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: int = 0
+
+    def add(self, row: CatalogRow) -> None:
+        self.by_status[row.status] += 1
+        if row.status == OK:
+            self.by_label[row.label] += 1
+        elif row.status == FAILED:
+            self.failures.append((row.source_id, row.reason))
+
+    def markdown(self) -> str:
+        lines = [f"### Ingest of `{self.source}`", "", "| status | clips |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(self.by_status.items())]
+        if self.skipped:
+            lines.append(f"| already done (skipped) | {self.skipped} |")
+        lines += ["", "| label | clips |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(self.by_label.items())]
+        if self.failures:
+            lines += ["", "| failed item | reason |", "|---|---|"]
+            lines += [f"| {s} | {r.replace('|', '/')} |" for s, r in self.failures]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        status = ", ".join(f"{k}: {v}" for k, v in sorted(self.by_status.items()))
+        text = f"ingest {self.source}: {status or 'nothing new'}"
+        if self.skipped:
+            text += f" ({self.skipped} already done)"
+        for item, reason in self.failures:
+            text += f"\n  failed {item}: {reason}"
+        return text

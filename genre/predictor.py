@@ -1,0 +1,102 @@
+"""The one predictor, audio -> genre probabilities, used by evaluation and by serving alike."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from genre.atomic import atomic_path, write_json
+from genre.audio import check_signal, load
+from genre.config import FeatureConfig
+from genre.features import ClipFeatures, clip_features
+from genre.metrics import clip_mean
+from genre.spectrogram import batch_rgb
+
+CLASSICAL_FILE = "classical.joblib"
+CNN_FILE = "cnn.keras"
+META_FILE = "predictor.json"
+
+
+@dataclass
+class Predictor:
+    """Best classical model and VGG16, averaged with weight ``cnn_weight`` on the CNN."""
+
+    labels: list[str]
+    features: FeatureConfig
+    classical: Any
+    classical_name: str
+    cnn: Any | None = None
+    cnn_weight: float = 0.0
+    image_size: int = 64
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def components(self, features: np.ndarray, mels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Segment probabilities of the classical model and of the CNN (None without one)."""
+        from genre import cnn
+
+        p_classical = self.classical.predict_proba(features)
+        p_cnn = None
+        if self.cnn is not None:
+            p_cnn = cnn.predict(self.cnn, batch_rgb(mels, self.image_size, self.features.top_db))
+        return p_classical, p_cnn
+
+    def combine(self, p_classical: np.ndarray, p_cnn: np.ndarray | None) -> np.ndarray:
+        if p_cnn is None or self.cnn_weight == 0.0:
+            return p_classical
+        return (1.0 - self.cnn_weight) * p_classical + self.cnn_weight * p_cnn
+
+    def predict_segments(self, features: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        """(n_segments, n_labels) ensemble probabilities."""
+        return self.combine(*self.components(features, mels))
+
+    def predict_clips(self, features: np.ndarray, mels: np.ndarray, clip_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clip ids and their probabilities: the mean over each clip's segments."""
+        return clip_mean(self.predict_segments(features, mels), clip_ids)
+
+    def predict_signal(self, y: np.ndarray, name: str = "audio") -> dict[str, float]:
+        """Probabilities per genre of one decoded signal at ``features.sample_rate``."""
+        check_signal(y, self.features.sample_rate, name, min_seconds=self.features.n_fft / self.features.sample_rate)
+        clip: ClipFeatures = clip_features(y, self.features)
+        probs = self.predict_segments(clip.features, clip.mels).mean(axis=0)
+        return {label: float(p) for label, p in zip(self.labels, probs)}
+
+    def predict_file(self, path: str | Path) -> dict[str, float]:
+        """Decode ``path`` and classify it; raises ``AudioError`` for unusable audio."""
+        return self.predict_signal(load(path, self.features.sample_rate), Path(path).name)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the models and metadata into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / CLASSICAL_FILE) as tmp:
+            joblib.dump(self.classical, tmp)
+        if self.cnn is not None:
+            with atomic_path(folder / CNN_FILE, suffix=".keras") as tmp:
+                self.cnn.save(tmp)
+        write_json(folder / META_FILE, {
+            "labels": self.labels, "features": self.features.model_dump(mode="json"),
+            "classical_name": self.classical_name, "cnn_weight": self.cnn_weight,
+            "image_size": self.image_size, "has_cnn": self.cnn is not None, "info": self.info,
+        })
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Predictor:
+        """Read a predictor written by :meth:`save`."""
+        folder = Path(folder)
+        meta = json.loads((folder / META_FILE).read_text())
+        model = None
+        if meta["has_cnn"]:
+            import keras
+
+            model = keras.saving.load_model(folder / CNN_FILE, compile=False)
+        return cls(
+            labels=meta["labels"], features=FeatureConfig(**meta["features"]),
+            classical=joblib.load(folder / CLASSICAL_FILE), classical_name=meta["classical_name"],
+            cnn=model, cnn_weight=meta["cnn_weight"], image_size=meta["image_size"], info=meta.get("info", {}),
+        )

@@ -1,0 +1,63 @@
+"""Human-facing results: metric tables in Markdown, ROC curves and confusion matrices as PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_curve
+
+from genre.atomic import atomic_path
+from genre.metrics import Scores
+
+
+def metrics_table(rows: dict[str, Scores], title: str = "") -> str:
+    """A Markdown table: one row per model."""
+    lines = [f"### {title}", ""] if title else []
+    lines += ["| model | ROC-AUC (macro OvR) | accuracy | macro-F1 | clips |", "|---|---|---|---|---|"]
+    for name, s in rows.items():
+        lines.append(f"| {name} | {s.roc_auc:.4f} | {s.accuracy:.4f} | {s.macro_f1:.4f} | {s.n_clips} |")
+    return "\n".join(lines)
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_roc(y: np.ndarray, probs: dict[str, np.ndarray], labels: list[str], path: Path) -> Path:
+    """Macro-averaged one-vs-rest ROC curve of each model, on one chart."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    grid = np.linspace(0, 1, 201)
+    for name, p in probs.items():
+        tprs = [np.interp(grid, *roc_curve(y == k, p[:, k])[:2]) for k in range(len(labels)) if 0 < np.sum(y == k) < len(y)]
+        ax.plot(grid, np.mean(tprs, axis=0), label=name)
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (macro one-vs-rest, test clips)")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_confusion(confusion: np.ndarray, labels: list[str], path: Path, title: str) -> Path:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(labels), 1.0 + 0.5 * len(labels)))
+    ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for (i, j), v in np.ndenumerate(confusion):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > confusion.max() / 2 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    _figure().close(fig)
+    return path

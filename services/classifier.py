@@ -1,0 +1,59 @@
+"""BentoML service: ``POST /classify`` with an audio upload -> top genre and probabilities.
+
+The model is the champion: ``GENRE_MODEL_TAG`` when set (a built Bento sets it), else the
+tag named by ``$GENRE_HOME/champion.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from bentoml.exceptions import InvalidArgument
+
+from genre.registry import champion, use_store
+
+_HOME = os.environ.get("GENRE_HOME", ".genre")
+if "BENTOML_HOME" not in os.environ:
+    use_store(_HOME)
+
+
+def _model_tag() -> str:
+    if os.environ.get("GENRE_MODEL_TAG"):
+        return os.environ["GENRE_MODEL_TAG"]
+    record = champion(_HOME)
+    if record is None:
+        raise RuntimeError(f"no champion model in {_HOME}: run `genre run` first, or set GENRE_MODEL_TAG")
+    return record["tag"]
+
+
+@bentoml.service(name="genre-classifier", traffic={"timeout": 120}, threads=2)
+class GenreClassifier:
+    """Classifies uploaded audio with the champion ensemble."""
+
+    model = bentoml.models.BentoModel(_model_tag())
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        from genre.predictor import Predictor
+
+        self.predictor = Predictor.load(self.model.path)
+        self.tag = str(self.model.tag)
+        rate = self.predictor.features.sample_rate
+        warmup = np.random.default_rng(0).standard_normal(3 * rate).astype(np.float32) * 0.1
+        self.predictor.predict_signal(warmup)  # compile the forward pass before the first request
+
+    @bentoml.api
+    def classify(self, audio: Path) -> dict[str, Any]:
+        """Top genre, a probability per genre, and the model's tag."""
+        from genre.audio import AudioError
+
+        try:
+            probs = self.predictor.predict_file(audio)
+        except (AudioError, ValueError) as exc:
+            reason = str(exc).replace(str(audio), audio.name)
+            raise InvalidArgument(f"cannot classify the upload: {reason}. Send a wav, flac, mp3 or ogg file.") from exc
+        return {"genre": max(probs, key=probs.get), "probabilities": probs, "model": self.tag}
