@@ -28,3 +28,16 @@ bench: setup
 
 clean:
 	rm -rf .genre .pytest_cache
+
+# Prefect: a local server with its UI, the deployments of prefect.yaml, and a worker.
+PREFECT := .venv/bin/prefect
+.PHONY: server deploy worker
+server: setup
+	$(PREFECT) server start --host 127.0.0.1 --port 4200
+
+deploy: setup
+	PREFECT_API_URL=http://127.0.0.1:4200/api $(PREFECT) work-pool create genre-local --type process --overwrite
+	PREFECT_API_URL=http://127.0.0.1:4200/api $(PREFECT) --no-prompt deploy --all
+
+worker: setup
+	PREFECT_API_URL=http://127.0.0.1:4200/api $(PREFECT) worker start --pool genre-local
