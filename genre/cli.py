@@ -86,15 +86,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    home = _home(args)
     from genre import registry
 
-    if registry.champion(home) is None and not os.environ.get("GENRE_MODEL_TAG"):
+    home = _home(args)
+    record = registry.champion(home)
+    if record is None:
         print(f"no champion model in {home}: run `genre run` first", file=sys.stderr)
         return 2
-    env = {**os.environ, "GENRE_HOME": str(Path(home).resolve()), "BENTOML_HOME": str(registry.use_store(home))}
-    cmd = [sys.executable, "-m", "bentoml", "serve", registry.SERVICE, "--host", args.host, "--port", str(args.port)]
-    return subprocess.call(cmd, cwd=registry.PROJECT_ROOT, env=env)
+    env = {**os.environ, "BENTOML_HOME": str(registry.use_store(home))}
+    print(f"serving Bento {record['bento']} (model {record['tag']}) on http://{args.host}:{args.port}/classify")
+    cmd = [sys.executable, "-m", "bentoml", "serve", record["bento"], "--host", args.host, "--port", str(args.port)]
+    return subprocess.call(cmd, env=env)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -120,8 +122,9 @@ def parser() -> argparse.ArgumentParser:
     pred.set_defaults(func=cmd_predict)
 
     serve = sub.add_parser("serve", help="serve the champion over HTTP with BentoML",
-                           description="Start `bentoml serve` for the champion: POST /classify with a multipart "
-                                       "field 'audio'.")
+                           description="Serve the champion's Bento with `bentoml serve`: POST /classify with the audio "
+                                       "file in a multipart field named 'audio'; the answer holds the top genre, a "
+                                       "probability per genre and the model tag.")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     serve.set_defaults(func=cmd_serve)

@@ -64,33 +64,25 @@ def promote(home: str | Path, record: dict[str, Any]) -> None:
 
 
 def build_bento(tag: str, name: str) -> str:
-    """Build a Bento serving model ``tag``; returns the Bento's tag."""
+    """Build a Bento serving model ``tag`` (stored as the Bento argument ``model_tag``); returns its tag."""
     import sys
 
     import bentoml
-    from bentoml._internal.bento.build_config import BentoEnvSchema
 
-    # the service names its model at import time: point it at `tag` for this build
-    previous = os.environ.get("GENRE_MODEL_TAG")
-    os.environ["GENRE_MODEL_TAG"] = tag
-    sys.modules.pop(SERVICE.split(":")[0], None)
+    sys.modules.pop(SERVICE.split(":")[0], None)  # the service resolves its model at import
     try:
         bento = bentoml.bentos.build(
             SERVICE,
             name=name,
             build_ctx=str(PROJECT_ROOT),
             include=["genre/**/*.py", "services/**/*.py"],
-            envs=[BentoEnvSchema(name="GENRE_MODEL_TAG", value=tag)],
+            args={"model_tag": tag},
             python={"packages": _runtime_packages()},
             labels={"model": tag.replace(":", "-")},
             description=f"genre classifier serving model {tag}",
         )
     finally:
         sys.modules.pop(SERVICE.split(":")[0], None)
-        if previous is None:
-            os.environ.pop("GENRE_MODEL_TAG", None)
-        else:
-            os.environ["GENRE_MODEL_TAG"] = previous
     return str(bento.tag)
 
 

@@ -1,7 +1,8 @@
 """BentoML service: ``POST /classify`` with an audio upload -> top genre and probabilities.
 
-The model is the champion: ``GENRE_MODEL_TAG`` when set (a built Bento sets it), else the
-tag named by ``$GENRE_HOME/champion.json``.
+The model is the Bento argument ``model_tag`` (a built Bento carries it; `bentoml serve
+--arg model_tag=NAME:VERSION` overrides it), else the champion named by
+``$GENRE_HOME/champion.json``.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ if "BENTOML_HOME" not in os.environ:
 
 
 def _model_tag() -> str:
-    if os.environ.get("GENRE_MODEL_TAG"):
-        return os.environ["GENRE_MODEL_TAG"]
+    tag = getattr(bentoml.use_arguments(), "model_tag", None)
+    if tag:
+        return tag
     record = champion(_HOME)
     if record is None:
-        raise RuntimeError(f"no champion model in {_HOME}: run `genre run` first, or set GENRE_MODEL_TAG")
+        raise RuntimeError(f"no champion model in {_HOME}: run `genre run` first, or pass --arg model_tag=TAG")
     return record["tag"]
 
 

@@ -1,0 +1,130 @@
+"""End to end with real parts: a Prefect server and process worker run the `genre-pipeline`
+deployment from prefect.yaml on a small SYNTHETIC set; the champion's Bento then answers
+`POST /classify` through a real `bentoml serve` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from genre.demo import make_demo_dataset
+from tests.conftest import ROOT
+from tests.servers import BIN, free_port, start, stop, wait_until
+
+pytestmark = pytest.mark.slow
+
+OVERRIDES = {"classical.search_iterations": 2, "classical.cv_folds": 2, "cnn.epochs": 1, "cnn.image_size": 32,
+             "gate.min_roc_auc": 0.5}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="module")
+def prefect_env(workdir: Path):
+    """A real Prefect server on 127.0.0.1 with its own SQLite database."""
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(workdir / "prefect"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "INFO", "PWD": str(ROOT)}
+    (workdir / "prefect").mkdir()
+    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
+                   workdir / "server.log")
+    try:
+        wait_until(lambda: httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200, 120,
+                   "prefect server", server)
+        yield env
+    finally:
+        stop(server)
+
+
+def _prefect(env: dict[str, str], *args: str) -> str:
+    proc = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _run_deployment(api: str, name: str, parameters: dict, timeout: float) -> dict:
+    with httpx.Client(base_url=api, timeout=30) as client:
+        deployment = client.get(f"/deployments/name/{name}").raise_for_status().json()
+        run = client.post(f"/deployments/{deployment['id']}/create_flow_run",
+                          json={"parameters": parameters}).raise_for_status().json()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = client.get(f"/flow_runs/{run['id']}").raise_for_status().json()["state"]
+            if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                return state
+            time.sleep(2)
+    raise TimeoutError(f"flow run of {name} did not finish in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def pipeline_home(prefect_env, workdir: Path) -> Path:
+    """Deploy prefect.yaml, start a worker, run the pipeline deployment, return its GENRE home."""
+    data = make_demo_dataset(workdir / "synthetic", clips_per_genre=6, seconds=6.0)
+    home = workdir / "home"
+    _prefect(prefect_env, "work-pool", "create", "genre-local", "--type", "process", "--overwrite")
+    out = _prefect(prefect_env, "--no-prompt", "deploy", "--all")
+    assert "genre-pipeline/weekly" in out
+    worker = start([str(BIN / "prefect"), "worker", "start", "--pool", "genre-local"], prefect_env,
+                   workdir / "worker.log", cwd=ROOT)
+    try:
+        state = _run_deployment(prefect_env["PREFECT_API_URL"], "genre-pipeline/weekly",
+                                {"data": str(data), "home": str(home), "overrides": OVERRIDES}, timeout=600)
+    finally:
+        stop(worker)  # the worker goes before the server (see docs/PLATFORM.md)
+    log = (workdir / "worker.log").read_text(errors="replace")
+    assert state["type"] == "COMPLETED", f"flow run ended {state['type']}: {state.get('message')}\n{log[-4000:]}"
+    return home
+
+
+def test_deployment_run_promotes_and_reports(pipeline_home: Path, prefect_env) -> None:
+    champion = json.loads((pipeline_home / "champion.json").read_text())
+    assert champion["tag"].startswith("genre-classifier:") and champion["bento"].startswith("genre-classifier:")
+    summary = json.loads(next((pipeline_home / "runs").glob("*/summary.json")).read_text())
+    assert summary["promoted"] is True
+    assert set(summary["test"]) == {"svm", "logreg", "random_forest", "xgboost", "vgg16", "ensemble"}
+    assert summary["test"]["ensemble"]["roc_auc"] >= 0.5
+    for stage in ("ingest", "validate", "features", "train-classical", "train-vgg16", "evaluate", "gate", "package"):
+        assert stage in summary["stages"]
+    with httpx.Client(base_url=prefect_env["PREFECT_API_URL"], timeout=30) as client:
+        keys = {a["key"] for a in client.post("/artifacts/filter", json={}).raise_for_status().json()}
+    assert {"genre-pipeline-report", "genre-test-metrics", "genre-validation", "genre-ingest"} <= keys
+
+
+def test_bento_serves_classify(pipeline_home: Path, workdir: Path, gtzan_mini: Path) -> None:
+    champion = json.loads((pipeline_home / "champion.json").read_text())
+    port = free_port()
+    env = {**os.environ, "BENTOML_HOME": str(pipeline_home / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    server = start([str(BIN / "bentoml"), "serve", champion["bento"], "--host", "127.0.0.1", "--port", str(port)],
+                   env, workdir / "bentoml.log", cwd=workdir)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 120, "bentoml serve", server)
+        labels = set(json.loads(next((pipeline_home / "runs").glob("*/summary.json")).read_text())["labels"])
+        clip = workdir / "synthetic" / "synth-techno" / "synth-techno.000.wav"
+        with open(clip, "rb") as f:
+            answer = httpx.post(f"{base}/classify", files={"audio": (clip.name, f, "audio/wav")}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert set(body["probabilities"]) == labels
+        assert body["genre"] == max(body["probabilities"], key=body["probabilities"].get)
+        assert abs(sum(body["probabilities"].values()) - 1.0) < 1e-4
+        assert body["model"] == champion["tag"]
+        real = gtzan_mini / "jazz" / "jazz.00001.wav"  # a real clip goes through the same path
+        with open(real, "rb") as f:
+            assert httpx.post(f"{base}/classify", files={"audio": (real.name, f)}, timeout=60).status_code == 200
+        bad = httpx.post(f"{base}/classify", files={"audio": ("notes.txt", b"not audio at all", "text/plain")},
+                         timeout=60)
+        assert bad.status_code == 400
+        assert "not decodable audio" in bad.text
+    finally:
+        stop(server)
