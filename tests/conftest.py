@@ -28,11 +28,11 @@ def gtzan_mini() -> Path:
 
 
 def write_tone(path: Path, freq: float = 440.0, seconds: float = 4.0, sr: int = 22050, amp: float = 0.3,
-               subtype: str = "PCM_16", seed: int = 0) -> Path:
+               subtype: str = "PCM_16", seed: int = 0, noise: float = 0.01) -> Path:
     """A tone with a little noise, written with soundfile (format from the suffix)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
-    y = amp * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))
+    y = amp * np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(len(t))
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, y.astype(np.float32), sr, subtype=subtype if path.suffix == ".wav" else None)
     return path

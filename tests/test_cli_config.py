@@ -1,0 +1,40 @@
+"""The command line and the configuration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from genre.config import load_config
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["predict"], ["serve"]])
+def test_help_is_fast_and_explains(command) -> None:
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "genre.cli", *command, "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert time.perf_counter() - start < 5  # no TensorFlow, Prefect or BentoML import for --help
+    assert "usage: genre" in out
+    if not command:
+        assert all(word in out for word in ("run", "predict", "serve", "SYNTHETIC"))
+
+
+def test_predict_without_champion_says_what_to_do(tmp_path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "genre.cli", "--home", str(tmp_path), "predict", "x.wav"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "run `genre run` first" in proc.stderr
+
+
+def test_overrides_and_file(tmp_path) -> None:
+    path = tmp_path / "genre.toml"
+    path.write_text('[cnn]\nepochs = 9\n[gate]\nmin_roc_auc = 0.8\n')
+    cfg = load_config(path, **{"cnn.epochs": 3})
+    assert cfg.cnn.epochs == 3 and cfg.gate.min_roc_auc == 0.8
+    assert load_config(**{"features.n_mels": 64}).features.digest() != load_config().features.digest()
+    with pytest.raises(ValueError):
+        load_config(**{"cnn.epochz": 3})
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "missing.toml")

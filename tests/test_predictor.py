@@ -1,0 +1,70 @@
+"""The one predictor: VGG16 + a classical model, saved to and loaded from the BentoML store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from genre import cnn, registry
+from genre.audio import AudioError, load
+from genre.config import CNNConfig, FeatureConfig
+from genre.features import clip_features
+from genre.predictor import Predictor
+from genre.spectrogram import batch_rgb
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory) -> Predictor:
+    from tests.conftest import write_tone
+
+    folder = tmp_path_factory.mktemp("clips")
+    cfg = FeatureConfig()
+    feats, mels, ys = [], [], []
+    for k, freq in enumerate((220.0, 880.0)):
+        for seed in range(3):
+            y = load(write_tone(folder / f"{k}-{seed}.wav", freq=freq * (1 + 0.02 * seed), seed=seed), cfg.sample_rate)
+            clip = clip_features(y, cfg)
+            feats.append(clip.features)
+            mels.append(clip.mels)
+            ys += [k] * len(clip.features)
+    X, M, y = np.concatenate(feats), np.concatenate(mels), np.array(ys)
+    small = CNNConfig(image_size=32, epochs=1, batch_size=8)
+    trained = cnn.train(batch_rgb(M, 32), y, 2, small, verbose=0)
+    return Predictor(labels=["low", "high"], features=cfg, classical=LogisticRegression(max_iter=500).fit(X, y),
+                     classical_name="logreg", cnn=trained.model, cnn_weight=0.5, image_size=32)
+
+
+def test_saved_model_predicts_the_same(predictor: Predictor, tmp_path, tone) -> None:
+    registry.use_store(tmp_path / "home")
+    tag = registry.save_model(predictor.save(tmp_path / "p"), "genre-test", {"note": "unit"}, {"stage": "test"})
+    loaded = Predictor.load(registry.model_path(tag))
+    clip = tone("low.wav", freq=225.0, seed=7)
+    before, after = predictor.predict_file(clip), loaded.predict_file(clip)
+    assert before.keys() == after.keys() == {"low", "high"}
+    assert all(abs(before[k] - after[k]) < 1e-5 for k in before)
+    assert max(after, key=after.get) == "low"  # the classical half alone separates these tones
+    assert abs(sum(after.values()) - 1) < 1e-6
+
+
+def test_bad_audio_is_refused_with_a_reason(predictor: Predictor, tmp_path, tone) -> None:
+    silent = tone("silent.wav", amp=0.0, noise=0.0)
+    with pytest.raises(AudioError, match="silent"):
+        predictor.predict_file(silent)
+    text = tmp_path / "notes.wav"
+    text.write_text("hello")
+    with pytest.raises(AudioError, match="notes.wav: not decodable audio"):
+        predictor.predict_file(text)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(AudioError, match="empty"):
+        predictor.predict_file(empty)
+
+
+def test_champion_pointer_keeps_history(tmp_path) -> None:
+    registry.promote(tmp_path, {"tag": "m:1", "roc_auc": 0.8})
+    registry.promote(tmp_path, {"tag": "m:2", "roc_auc": 0.9})
+    assert registry.champion(tmp_path)["tag"] == "m:2"
+    assert [r["tag"] for r in json.loads((tmp_path / "champion-history.json").read_text())] == ["m:1"]
