@@ -64,9 +64,20 @@ def _drum(kind: str, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     return np.diff(noise, prepend=0.0) * np.exp(-t * 90) * 0.25  # hat
 
 
-def render_clip(style: Style, seed: int, seconds: float = 6.0, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """One clip of ``style`` as float32 mono, deterministic in ``seed``."""
+def _bleed(style: Style, rng: np.random.Generator, share: float) -> Style:
+    """Borrow each trait from a random other style with probability ``share``, as real genres overlap."""
+    others = list(STYLES.values())
+    traits = {}
+    for name in ("tempo", "kick", "snare", "hat", "wave", "minor", "chord_steps", "brightness"):
+        donor = others[rng.integers(len(others))] if rng.random() < share else style
+        traits[name] = getattr(donor, name)
+    return Style(**traits)
+
+
+def render_clip(style: Style, seed: int, seconds: float = 6.0, sr: int = SAMPLE_RATE, bleed: float = 0.15) -> np.ndarray:
+    """One clip of ``style`` as float32 mono, deterministic in ``seed``; ``bleed`` mixes in other styles' traits."""
     rng = np.random.default_rng(seed)
+    style = _bleed(style, rng, bleed)
     n = int(seconds * sr)
     t = np.arange(n) / sr
     tempo = rng.uniform(*style.tempo)
@@ -97,7 +108,7 @@ def render_clip(style: Style, seed: int, seconds: float = 6.0, sr: int = SAMPLE_
             if pattern[i % 16] == "x":
                 end = min(n, start + len(hit))
                 out[start:end] += hit[: end - start] * rng.uniform(0.7, 1.0)
-    out += rng.standard_normal(n) * rng.uniform(0.005, 0.03)
+    out += rng.standard_normal(n) * rng.uniform(0.005, 0.03) * np.abs(out).max()
     out /= np.max(np.abs(out)) + 1e-9
     return (out * rng.uniform(0.5, 0.9)).astype(np.float32)
 

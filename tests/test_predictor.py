@@ -68,3 +68,14 @@ def test_champion_pointer_keeps_history(tmp_path) -> None:
     registry.promote(tmp_path, {"tag": "m:2", "roc_auc": 0.9})
     assert registry.champion(tmp_path)["tag"] == "m:2"
     assert [r["tag"] for r in json.loads((tmp_path / "champion-history.json").read_text())] == ["m:1"]
+
+
+def test_vgg16_weights_from_a_local_file(tmp_path) -> None:
+    first = cnn.build(3, CNNConfig(image_size=32, seed=1))
+    path = tmp_path / "vgg16_notop.weights.h5"
+    first.get_layer("vgg16").save_weights(path)
+    second = cnn.build(3, CNNConfig(image_size=32, seed=2, weights=str(path)))
+    for a, b in zip(first.get_layer("vgg16").weights, second.get_layer("vgg16").weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        cnn.build(3, CNNConfig(image_size=32, weights=str(tmp_path / "missing.h5")))
