@@ -97,3 +97,15 @@ class IngestSummary:
         for note in self.duplicates:
             text += f"\n  ignored: {note}"
         return text
+
+
+def source_kind(path: str | Path) -> str:
+    """``folder``, ``audioset`` (a segment CSV: ``# YTID, ...`` header comment) or ``manifest``."""
+    path = Path(path)
+    if path.is_dir():
+        return "folder"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: give a folder, a manifest CSV or an AudioSet segment CSV")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        head = [line for _, line in zip(range(5), f)]
+    return "audioset" if any(line.startswith("#") and "YTID" in line for line in head) else "manifest"

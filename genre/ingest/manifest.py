@@ -185,6 +185,7 @@ def _failure(exc: BaseException) -> ItemFailure:
         if isinstance(node, UnsupportedError):
             return ItemFailure("no audio or video found at this URL (not a media file, e.g. a web page)", False)
     text = _ANSI.sub("", str(exc)).removeprefix("ERROR: ").strip()
+    text = re.sub(r" \(caused by .*\)$", "", text)  # yt-dlp repeats the cause in brackets
     lowered = text.lower()
     if "timed out" in lowered:
         return ItemFailure(f"timed out: the server sent nothing for too long ({text})", network=True)
