@@ -226,7 +226,11 @@ def download(item: ManifestItem, folder: Path, cfg: IngestConfig) -> Path:
     if cfg.rate_limit:
         opts["ratelimit"] = parse_bytes(cfg.rate_limit)
     if item.start is not None:
+        # A stream copy cuts at packet/page boundaries (an Ogg section came back starting at 0 s);
+        # decoding and writing the section as FLAC cuts exactly and loses nothing.
         opts["download_ranges"] = download_range_func(None, [(item.start, item.end)])
+        opts["force_keyframes_at_cuts"] = True
+        opts["external_downloader_args"]["ffmpeg_o"] = ["-vn", "-c:a", "flac", "-f", "flac"]
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(item.url, download=False)
