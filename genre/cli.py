@@ -88,6 +88,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     summary = ingest(source=args.source, kind=args.kind, labels=getattr(args, "labels", None),
                      index=getattr(args, "index", None), per_genre=getattr(args, "per_genre", None),
                      config=args.config, home=_home(args), overrides=overrides)
+    print(summary)
     return 1 if summary.failures else 0
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from genre.audio import ffmpeg_exe
 
 CODECS = {"mp3": ["-c:a", "libmp3lame"], "flac": ["-c:a", "flac"], "ogg": ["-c:a", "libvorbis"],
-          "m4a": ["-c:a", "aac"], "wav": ["-c:a", "pcm_s16le"]}
+          "m4a": ["-c:a", "aac"], "wav": ["-c:a", "pcm_s16le"], "webm": ["-c:a", "libopus"]}
 
 
 def convert(src: Path, dst: Path, seconds: float | None = None) -> Path:
