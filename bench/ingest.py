@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
-from audio_server import AudioServer, convert  # noqa: E402
+from tests.audio_server import AudioServer, convert  # noqa: E402
 
 from genre.catalog import Catalog  # noqa: E402
 from genre.config import load_config  # noqa: E402

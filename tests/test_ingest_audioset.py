@@ -6,13 +6,13 @@ import csv
 from pathlib import Path
 
 import pytest
-from audio_server import AudioServer, convert
 
 from genre.catalog import Catalog
 from genre.config import AudioSetConfig, load_config
 from genre.ingest.audioset import LABEL_INDEX, ingest_audioset, map_segments, read_label_index, read_segments
 from genre.store import BlobStore
-from conftest import SHARED_DATA
+from tests.audio_server import AudioServer, convert
+from tests.conftest import SHARED_DATA
 
 AUDIOSET = SHARED_DATA / "audioset"
 SEVEN = {"hip-hop", "pop", "reggae", "rhythm-and-blues", "rock", "techno", "vocal"}

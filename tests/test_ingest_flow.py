@@ -6,12 +6,12 @@ import socket
 from pathlib import Path
 
 import pytest
-from audio_server import AudioServer, convert
 
 from flows.ingest import NetworkFailures, network_only
 from genre.catalog import Catalog
 from genre.cli import main
 from genre.ingest import IngestSummary
+from tests.audio_server import AudioServer, convert
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ import os
 from pathlib import Path
 
 import soundfile as sf
-from audio_server import convert
 
 from genre.atomic import owner_tag
 from genre.catalog import Catalog
 from genre.config import IngestConfig
 from genre.ingest import ingest_folder
 from genre.store import BlobStore
+from tests.audio_server import convert
 
 
 def test_folder_formats_labels_and_failures(tone, tmp_path: Path) -> None:

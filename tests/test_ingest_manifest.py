@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from audio_server import AudioServer, convert
 
 from genre.audio import ffmpeg_exe
 from genre.catalog import Catalog
 from genre.config import IngestConfig, load_config
 from genre.ingest.manifest import ingest_manifest, make_item, read_manifest, youtube_id
 from genre.store import BlobStore, sha256_file
+from tests.audio_server import AudioServer, convert
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +204,19 @@ def test_youtube_ids(text: str, expected: str | None) -> None:
 def test_file_scheme_refusal_names_the_setting() -> None:
     with pytest.raises(ValueError, match="allow_file_urls"):
         make_item("file:///tmp/a.wav", "rock", None, None, IngestConfig())
+
+
+def test_slow_and_oversized_downloads_fail_with_their_reason(www: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "two.csv"
+    size_mb = (www / "rock.flac").stat().st_size / 1e6
+    with AudioServer(www, bandwidth=100_000) as server:  # a trickle: data keeps coming, slowly
+        manifest.write_text(f"{server.url('rock.flac')},rock\n")
+        cfg = _config(tmp_path / "slow", retries=0, max_item_seconds=0.5)
+        slow = ingest_manifest(manifest, BlobStore(cfg.store_dir), Catalog(cfg.catalog_path), cfg.ingest,
+                               cfg.download_dir, progress=False)
+        cfg = _config(tmp_path / "big", max_file_mb=size_mb / 2)
+        big = ingest_manifest(manifest, BlobStore(cfg.store_dir), Catalog(cfg.catalog_path), cfg.ingest,
+                              cfg.download_dir, progress=False)
+    assert "took longer than 0.5 s" in slow.failures[0][1]
+    assert f"larger than {size_mb / 2:g} MB" in big.failures[0][1]
+    assert _temporaries(tmp_path) == []

@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from audio_server import AudioServer, convert
 
 from genre.catalog import Catalog
 from genre.config import load_config
 from genre.ingest.manifest import ingest_manifest
 from genre.store import BlobStore, sha256_file
+from tests.audio_server import AudioServer, convert
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import sys
 from genre.catalog import Catalog

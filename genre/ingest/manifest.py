@@ -250,16 +250,17 @@ def download(item: ManifestItem, folder: Path, cfg: IngestConfig) -> Path:
 
 def _with_retries(fetch: Callable[[], Path], cfg: IngestConfig) -> Path:
     """Call ``fetch``, retrying transient failures with exponential backoff."""
-    for attempt in range(cfg.retries + 1):
+    attempt = 0
+    while True:
         try:
             return fetch()
         except ItemFailure as failure:
-            if not failure.network or attempt == cfg.retries:
+            if not failure.network or attempt >= cfg.retries:
                 if attempt:
                     failure.reason += f" (after {attempt + 1} attempts)"
                 raise
-            time.sleep(cfg.backoff * 2**attempt)
-    raise AssertionError("unreachable")
+        time.sleep(cfg.backoff * 2**attempt)
+        attempt += 1
 
 
 def fetch_item(item: ManifestItem, source: str, store: BlobStore, cfg: IngestConfig, work_dir: Path,
