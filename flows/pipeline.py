@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.ingest import ingest
 from flows.timing import Stopwatch
 from flows.validate import validate
 from genre import registry
@@ -20,19 +21,10 @@ from genre.demo import make_demo_dataset
 from genre.evaluate import Evaluation, champion_auc, evaluate
 from genre.extract import FeatureSet, extract_dataset
 from genre.gate import Decision, decide
-from genre.ingest import IngestSummary, ingest_folder
 from genre.predictor import Predictor
 from genre.split import fingerprint, freeze
 from genre.store import BlobStore
 from genre.train import ClassicalResult, Split, train_classical, train_cnn
-
-
-@task(name="ingest")
-def ingest_task(data: Path, cfg: Config) -> IngestSummary:
-    summary = ingest_folder(data, BlobStore(cfg.store_dir), Catalog(cfg.catalog_path), cfg.ingest)
-    print(summary)
-    create_markdown_artifact(key="genre-ingest", markdown=summary.markdown(), description="ingest summary")
-    return summary
 
 
 @task(name="features")
@@ -114,8 +106,9 @@ def genre_pipeline(data: str | None = None, config: str | None = None, home: str
                    overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Ingest -> validate -> features -> split -> train -> ensemble -> evaluate -> gate -> package.
 
-    ``data`` is a folder laid out as ``<root>/<genre>/<clip>``; without it the run uses the
-    SYNTHETIC demo set. ``overrides`` takes dotted config keys, e.g. ``{"cnn.epochs": 2}``.
+    ``data`` is a folder laid out as ``<root>/<genre>/<clip>``, a ``url,label[,start,end]`` manifest CSV
+    or an AudioSet segment CSV; without it the run uses the SYNTHETIC demo set. ``overrides`` takes
+    dotted config keys, e.g. ``{"cnn.epochs": 2}``.
     """
     cfg = load_config(config, home=home, **(overrides or {}))
     registry.use_store(cfg.home)
@@ -126,8 +119,8 @@ def genre_pipeline(data: str | None = None, config: str | None = None, home: str
     with watch.stage("ingest"):
         source = Path(data) if data else make_demo_dataset(cfg.home / "demo-synthetic")
         if not data:
-            print(f"no data folder given: using the SYNTHETIC demo set in {source}")
-        ingest_task(source, cfg)
+            print(f"no data given: using the SYNTHETIC demo set in {source}")
+        ingest(source=str(source), cfg=cfg)
     with watch.stage("validate"):
         validate(cfg=cfg)
     with watch.stage("features"):

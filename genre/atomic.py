@@ -5,10 +5,52 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+_OWNER = re.compile(r"\.~(\d+)~\.")
+
+
+def owner_tag() -> str:
+    """``.~<pid>~.``: marks a temporary name with the process that writes it."""
+    return f".~{os.getpid()}~."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(folder: str | Path) -> int:
+    """Delete temporary files and folders under ``folder`` whose writing process is gone.
+
+    A killed run leaves its temporary names (see :func:`owner_tag`) behind; those of
+    processes still running, e.g. a concurrent ingest, are left alone.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in list(folder.rglob(".*")):
+        match = _OWNER.search(path.name)
+        if not match or _alive(int(match.group(1))) or not path.exists():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 @contextlib.contextmanager
@@ -16,7 +58,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path that replaces ``target`` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{owner_tag()}", suffix=suffix or ".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -106,6 +106,36 @@ def load(path: str | Path, sample_rate: int, max_seconds: float | None = None) -
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+LOSSLESS_CODECS = {"flac": "flac", "wav": "pcm_s16le"}
+
+
+def to_lossless(src: str | Path, dst: str | Path, sample_rate: int, timeout: float = 300.0) -> Path:
+    """Convert the first audio stream of ``src`` to ``dst`` (.flac or .wav) at ``sample_rate``.
+
+    The output is bit-exact (no encoder tags or metadata), so the same audio always gives
+    the same bytes and the same sha256. Any decoding error fails the conversion: a file
+    cut short or damaged raises :class:`AudioError` instead of yielding part of a clip.
+    """
+    src, dst = Path(src), Path(dst)
+    codec = LOSSLESS_CODECS.get(dst.suffix.lstrip(".").lower())
+    if codec is None:
+        raise ValueError(f"{dst}: lossless output must be one of {sorted(LOSSLESS_CODECS)}")
+    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-xerror", "-y", "-i", str(src), "-map", "0:a:0",
+           "-ar", str(sample_rate), "-c:a", codec, "-map_metadata", "-1", "-fflags", "+bitexact",
+           "-flags:a", "+bitexact", str(dst)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise AudioError(f"{src.name}: converting took longer than {timeout:.0f} s") from exc
+    if proc.returncode != 0 or not dst.is_file() or dst.stat().st_size == 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        detail = lines[-1] if lines else "no audio stream"
+        if any("matches no streams" in line for line in lines):
+            detail = "it holds no audio stream"
+        raise AudioError(f"{src.name}: not decodable audio ({detail})")
+    return dst
+
+
 def _ffmpeg_decode(path: Path, sample_rate: int | None, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     sr = sample_rate or 44100
     cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path)]

@@ -73,6 +73,13 @@ class Catalog:
             cur = db.execute("SELECT source_id FROM catalog WHERE source = ? AND status = ?", (source, OK))
             return {r[0] for r in cur}
 
+    def is_done(self, source: str, source_id: str) -> bool:
+        """Whether this one item of ``source`` is already ingested successfully."""
+        with self._connect() as db:
+            cur = db.execute("SELECT 1 FROM catalog WHERE source = ? AND source_id = ? AND status = ?",
+                             (source, source_id, OK))
+            return cur.fetchone() is not None
+
     def set_status(self, clip_ids: Iterable[str], status: str, reason: str) -> None:
         """Flag clips (e.g. quarantine them); their audio stays in the store."""
         with self._connect() as db:

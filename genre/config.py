@@ -28,10 +28,35 @@ class _Section(BaseModel):
 
 
 class IngestConfig(_Section):
-    """Limits applied when audio enters the store."""
+    """Limits applied when audio enters the store, and how URL downloads behave."""
 
     max_file_mb: float = 200.0
     max_duration: float = 900.0
+    sample_rate: int = Field(22050, gt=0)  # downloads are converted to this rate
+    audio_format: Literal["flac", "wav"] = "flac"  # the one lossless format downloads are stored in
+    parallelism: int = Field(4, ge=1)  # downloads at once
+    rate_limit: str | None = None  # per download, yt-dlp syntax: "500K", "2M" (bytes/s)
+    timeout: float = Field(30.0, gt=0)  # seconds a connection may stay silent before the item fails
+    max_item_seconds: float = Field(900.0, gt=0)  # wall time one download may take
+    retries: int = Field(2, ge=0)  # extra attempts after a transient (network) error
+    backoff: float = Field(2.0, ge=0)  # seconds before the first retry; doubles each time
+    flow_retries: int = Field(2, ge=0)  # Prefect retries of a batch still left with network errors
+    flow_retry_delay: float = Field(60.0, ge=0)  # seconds between those retries
+    allow_file_urls: bool = False  # file:// URLs in manifests are refused unless this is on
+    youtube_url: str = "https://www.youtube.com/watch?v={ytid}"  # where YouTube ids point; a mirror works
+
+
+class AudioSetConfig(_Section):
+    """Which AudioSet ontology classes count as which genre, and what to do with clips tagged twice."""
+
+    # display name in class_labels_indices.csv -> genre label; order is priority for multi_label="first"
+    genres: dict[str, str] = {
+        "Pop music": "pop", "Rock music": "rock", "Hip hop music": "hip-hop", "Techno": "techno",
+        "Rhythm and blues": "rhythm-and-blues", "Vocal music": "vocal", "Reggae": "reggae",
+    }
+    # "drop": a clip whose tags map to two or more genres is left out (counted as ambiguous);
+    # "first": it takes the genre listed first in ``genres``
+    multi_label: Literal["drop", "first"] = "drop"
 
 
 class FeatureConfig(_Section):
@@ -105,6 +130,7 @@ class Config(BaseModel):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     ensemble_cnn_weight: float | Literal["auto"] = "auto"
     ingest: IngestConfig = IngestConfig()
+    audioset: AudioSetConfig = AudioSetConfig()
     features: FeatureConfig = FeatureConfig()
     validation: ValidationConfig = ValidationConfig()
     split: SplitConfig = SplitConfig()
@@ -119,6 +145,10 @@ class Config(BaseModel):
     @property
     def catalog_path(self) -> Path:
         return self.home / "catalog.sqlite"
+
+    @property
+    def download_dir(self) -> Path:
+        return self.home / "downloads"
 
     @property
     def feature_cache(self) -> Path:

@@ -54,24 +54,33 @@ class IngestSummary:
     by_label: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)
     skipped: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    network_failures: list[str] = field(default_factory=list)
 
-    def add(self, row: CatalogRow) -> None:
+    def add(self, row: CatalogRow, network: bool = False) -> None:
+        """Count ``row``; ``network`` marks a failure that a later retry may fix."""
         self.by_status[row.status] += 1
         if row.status == OK:
             self.by_label[row.label] += 1
         elif row.status == FAILED:
             self.failures.append((row.source_id, row.reason))
+            if network:
+                self.network_failures.append(row.source_id)
 
     def markdown(self) -> str:
         lines = [f"### Ingest of `{self.source}`", "", "| status | clips |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(self.by_status.items())]
         if self.skipped:
             lines.append(f"| already done (skipped) | {self.skipped} |")
+        if self.duplicates:
+            lines.append(f"| duplicate entries (ignored) | {len(self.duplicates)} |")
         lines += ["", "| label | clips |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(self.by_label.items())]
         if self.failures:
             lines += ["", "| failed item | reason |", "|---|---|"]
             lines += [f"| {s} | {r.replace('|', '/')} |" for s, r in self.failures]
+        if self.duplicates:
+            lines += ["", "Ignored duplicates:", *(f"- {note}" for note in self.duplicates)]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -79,6 +88,24 @@ class IngestSummary:
         text = f"ingest {self.source}: {status or 'nothing new'}"
         if self.skipped:
             text += f" ({self.skipped} already done)"
+        if self.duplicates:
+            text += f" ({len(self.duplicates)} duplicate entries ignored)"
+        if self.by_label:
+            text += "\n  by label: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.by_label.items()))
         for item, reason in self.failures:
             text += f"\n  failed {item}: {reason}"
+        for note in self.duplicates:
+            text += f"\n  ignored: {note}"
         return text
+
+
+def source_kind(path: str | Path) -> str:
+    """``folder``, ``audioset`` (a segment CSV: ``# YTID, ...`` header comment) or ``manifest``."""
+    path = Path(path)
+    if path.is_dir():
+        return "folder"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: give a folder, a manifest CSV or an AudioSet segment CSV")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        head = [line for _, line in zip(range(5), f)]
+    return "audioset" if any(line.startswith("#") and "YTID" in line for line in head) else "manifest"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from genre.atomic import remove_orphans
 from genre.audio import AUDIO_EXTENSIONS
 from genre.catalog import Catalog, CatalogRow
 from genre.config import IngestConfig
@@ -40,6 +41,7 @@ def ingest_folder(
         raise FileNotFoundError(f"data folder {root} does not exist; give a folder laid out as <root>/<genre>/<clip>")
     overrides = read_label_overrides(labels_csv) if labels_csv else {}
     source = f"folder:{root.resolve().name}"
+    remove_orphans(store.root)  # temporary files of a killed run
     summary = IngestSummary(source)
     done = catalog.done(source)
     files = sorted(p for p in root.glob("*/*") if p.is_file() and not p.name.startswith("."))
