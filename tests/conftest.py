@@ -38,6 +38,15 @@ def write_tone(path: Path, freq: float = 440.0, seconds: float = 4.0, sr: int = 
     return path
 
 
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One throw-away Prefect database and API for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
 @pytest.fixture
 def tone(tmp_path: Path):
     """Factory: ``tone(name, **kw)`` writes a generated clip under tmp_path."""

@@ -14,15 +14,6 @@ from genre.ingest import IngestSummary
 from tests.audio_server import AudioServer, convert
 
 
-@pytest.fixture(scope="module")
-def prefect_api():
-    """A throw-away Prefect database and API for this module."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

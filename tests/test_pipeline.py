@@ -19,7 +19,7 @@ OVERRIDES = {"classical.search_iterations": 2, "classical.cv_folds": 2, "classic
 
 
 @pytest.fixture(scope="module")
-def first_run(gtzan_mini: Path, tmp_path_factory) -> tuple[Path, dict]:
+def first_run(prefect_api, gtzan_mini: Path, tmp_path_factory) -> tuple[Path, dict]:
     home = tmp_path_factory.mktemp("gtzan") / "home"
     return home, genre_pipeline(data=str(gtzan_mini), home=str(home), overrides=OVERRIDES)
 
@@ -40,7 +40,7 @@ def test_real_clips_train_and_promote(first_run) -> None:
     assert 0.0 <= predictor.cnn_weight <= 1.0
 
 
-def test_rerun_ties_and_keeps_the_champion(first_run, gtzan_mini: Path) -> None:
+def test_rerun_ties_and_keeps_the_champion(prefect_api, first_run, gtzan_mini: Path) -> None:
     home, summary = first_run
     before = (home / "champion.json").read_text()
     again = genre_pipeline(data=str(gtzan_mini), home=str(home), overrides=OVERRIDES)
