@@ -58,13 +58,18 @@ def ffmpeg_exe() -> str:
     return str(link)
 
 
-def probe(path: str | Path) -> AudioInfo:
-    """Duration, sample rate and channels of ``path``; raises :class:`AudioError`."""
+def _existing(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty")
+    return path
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Duration, sample rate and channels of ``path``; raises :class:`AudioError`."""
+    path = _existing(path)
     try:
         info = sf.info(str(path))
         if info.frames <= 0:
@@ -81,11 +86,7 @@ def load(path: str | Path, sample_rate: int, max_seconds: float | None = None) -
 
     soundfile reads wav, flac, ogg, mp3 and au; anything else goes through ffmpeg.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: file is empty")
+    path = _existing(path)
     try:
         with sf.SoundFile(str(path)) as f:
             frames = -1 if max_seconds is None else int(max_seconds * f.samplerate)

@@ -92,16 +92,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if summary.failures else 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
+def _champion(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
+    """The home folder and its champion record; says what to do when there is none."""
     from genre import registry
-    from genre.audio import AudioError
-    from genre.predictor import Predictor
 
     home = _home(args)
     record = registry.champion(home)
     if record is None:
         print(f"no champion model in {home}: run `genre run` first", file=sys.stderr)
+        return None
+    return home, record
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from genre import registry
+    from genre.audio import AudioError
+    from genre.predictor import Predictor
+
+    found = _champion(args)
+    if found is None:
         return 2
+    home, record = found
     registry.use_store(home)
     predictor = Predictor.load(registry.model_path(record["tag"]))
     failed = 0
@@ -123,11 +134,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from genre import registry
 
-    home = _home(args)
-    record = registry.champion(home)
-    if record is None:
-        print(f"no champion model in {home}: run `genre run` first", file=sys.stderr)
+    found = _champion(args)
+    if found is None:
         return 2
+    home, record = found
     env = {**os.environ, "BENTOML_HOME": str(registry.use_store(home))}
     print(f"serving Bento {record['bento']} (model {record['tag']}) on http://{args.host}:{args.port}/classify")
     cmd = [sys.executable, "-m", "bentoml", "serve", record["bento"], "--host", args.host, "--port", str(args.port)]
