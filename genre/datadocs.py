@@ -54,6 +54,11 @@ def _pages(site: Path, suite: str) -> list[Path]:
     return results[:1] + ([expectations] if expectations.is_file() else [])
 
 
+def _named(check: dict[str, Any]) -> str:
+    details = check.get("details") or {}
+    return ", ".join(f"{o} ({details[o]})" if o in details else o for o in check["offending"])
+
+
 def _stage_html(folder: Path, stage: dict[str, Any]) -> str:
     site = folder / SITE
     suites = list(dict.fromkeys(c["suite"] for c in stage["checks"]))
@@ -78,7 +83,7 @@ def _stage_html(folder: Path, stage: dict[str, Any]) -> str:
             out.append(f"<tr><td class='{css}'>{c['severity']}</td><td>{html.escape(c['suite'])}</td>"
                        f"<td><code>{html.escape(c['expectation'])}</code></td><td>{html.escape(c['column'])}</td>"
                        f"<td>{html.escape(c['observed'])}</td>"
-                       f"<td>{html.escape(', '.join(c['offending']))}</td></tr>")
+                       f"<td>{html.escape(_named(c))}</td></tr>")
         out.append("</table>")
     return "\n".join(out)
 

@@ -22,7 +22,7 @@ STRING_COLUMNS = ["clip_id", "label", "source", "source_id", "sha256"]
 NUMBER_COLUMNS = ["duration", "sample_rate", "channels"]
 REQUIRED_COLUMNS = [*STRING_COLUMNS, *NUMBER_COLUMNS, "status", "reason"]
 NUMBER_TYPES = ["float64", "float32", "int64", "int32"]
-LABEL_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+LABEL_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 CRIT, WARN = {"severity": CRITICAL}, {"severity": WARNING}
 

@@ -27,8 +27,9 @@ class ValidationError(RuntimeError):
 class Check:
     """The outcome of one expectation.
 
-    ``offending`` names what failed it (catalog items, clips or genres); ``quarantines``
-    says whether those are catalog items that a failed warning quarantines.
+    ``offending`` names what failed it (catalog items, clips or genres), ``details`` adds
+    context to some of them (the clip an item duplicates, the feature column...), and
+    ``quarantines`` says whether they are catalog items that a failed warning quarantines.
     """
 
     suite: str
@@ -38,7 +39,14 @@ class Check:
     success: bool
     observed: Any
     offending: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
     quarantines: bool = False
+
+    def named(self, limit: int = SHOWN) -> str:
+        """The first ``limit`` offenders with their details, and how many more there are."""
+        shown = [f"{o} ({self.details[o]})" if o in self.details else o for o in self.offending[:limit]]
+        more = f" and {len(self.offending) - limit} more" if len(self.offending) > limit else ""
+        return ", ".join(shown) + more
 
     @property
     def state(self) -> str:
@@ -48,8 +56,7 @@ class Check:
         where = f" on {self.column}" if self.column else ""
         text = f"[{self.state}] {self.suite}: {self.expectation}{where} (observed: {self.observed})"
         if self.offending:
-            more = f" and {len(self.offending) - SHOWN} more" if len(self.offending) > SHOWN else ""
-            text += f"; offending: {', '.join(self.offending[:SHOWN])}{more}"
+            text += f"; offending: {self.named()}"
         return text
 
 
@@ -116,9 +123,8 @@ class ValidationReport:
         if failed:
             lines += ["", "| severity | suite | expectation | column | observed | offending |", "|---|---|---|---|---|---|"]
             for c in failed:
-                shown = ", ".join(c.offending[:SHOWN]) + (f" (+{len(c.offending) - SHOWN})" if len(c.offending) > SHOWN else "")
                 lines.append(f"| {c.severity} | {c.suite} | `{c.expectation}` | {c.column} | "
-                             f"{_cell(c.observed)} | {_cell(shown)} |")
+                             f"{_cell(c.observed)} | {_cell(c.named())} |")
         return "\n".join(lines)
 
     def records(self) -> list[dict[str, Any]]:
@@ -188,12 +194,16 @@ def _exception(info: dict[str, Any] | None) -> str:
     return ""
 
 
-def _name(entry: Any, id_columns: list[str], column: str) -> str:
-    """``item`` or ``item (other=value)`` from one entry of GX's unexpected_index_list."""
-    if not isinstance(entry, dict):
-        return str(entry)
-    extra = [f"{c}={entry[c]}" for c in id_columns[1:] if c != column and not pd.isna(entry.get(c))]
-    return str(entry[id_columns[0]]) + (f" ({', '.join(extra)})" if extra else "")
+def _offenders(entries: list[Any], id_columns: list[str], column: str) -> tuple[list[str], dict[str, str]]:
+    """Distinct ids (``id_columns[0]``) from GX's unexpected_index_list, and the other id columns as details."""
+    details: dict[str, list[str]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            details.setdefault(str(entry), [])
+            continue
+        extra = details.setdefault(str(entry[id_columns[0]]), [])
+        extra += [f"{c}={entry[c]}" for c in id_columns[1:] if c != column and not pd.isna(entry.get(c))]
+    return list(details), {k: ", ".join(dict.fromkeys(v)) for k, v in details.items() if v}
 
 
 class GXRun:
@@ -234,16 +244,14 @@ class GXRun:
         if id_columns:
             result_format["unexpected_index_column_names"] = list(id_columns)
         outcome = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-        order = {id(e): i for i, e in enumerate(suite.expectations)}
+        order = {e.id: i for i, e in enumerate(suite.expectations)}
         checks = []
-        for r in sorted(outcome.results, key=lambda r: order.get(id(r.expectation_config), 0)):
+        for r in sorted(outcome.results, key=lambda r: order.get(r.expectation_config.id, len(order))):
             cfg, res = r.expectation_config, r.result or {}
             column = cfg.kwargs.get("column") or cfg.kwargs.get("column_A") or ""
-            offending: list[str] = []
-            if id_columns and res.get("unexpected_index_list"):
-                offending = list(dict.fromkeys(_name(e, id_columns, column) for e in res["unexpected_index_list"]))
+            offending, details = _offenders(res.get("unexpected_index_list") or [], id_columns or [], column)
             checks.append(Check(name, cfg.type, column, (cfg.meta or {}).get("severity", CRITICAL), bool(r.success),
-                                _observed(res, _exception(r.exception_info)), offending, quarantines))
+                                _observed(res, _exception(r.exception_info)), offending, details, quarantines))
         return checks
 
     def build_docs(self, report: ValidationReport, stage: str) -> Path | None:
