@@ -1,7 +1,8 @@
 """Per-column ranges of the segment features, learnt on training data and saved with the model.
 
-Validation checks held-out features against them, and serving can check its inputs the
-same way: a value outside ``[low, high]`` is one the model never saw anything like.
+Validation checks held-out features against them (one GX expectation per column), and
+serving can check its inputs the same way: a value outside ``[low, high]`` is one the
+model never saw anything like.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from genre.atomic import write_json
 
@@ -37,12 +37,6 @@ class FeatureProfile:
         lo, hi = x.min(axis=0), x.max(axis=0)
         pad = margin * (hi - lo)
         return cls(list(names), (lo - pad).tolist(), (hi + pad).tolist(), len(x), margin)
-
-    def long_frame(self, table: pd.DataFrame, id_column: str = "clip_id") -> pd.DataFrame:
-        """``table``'s feature columns as one row per (clip, column, value) beside that column's range."""
-        long = table.melt(id_vars=[id_column], value_vars=self.names, var_name="column", value_name="value")
-        ranges = pd.DataFrame({"column": self.names, "low": self.low, "high": self.high})
-        return long.merge(ranges, on="column", how="left")
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / PROFILE_FILE

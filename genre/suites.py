@@ -163,16 +163,13 @@ def value_expectations() -> list:
     ]
 
 
-def range_expectations(cfg: ValidationConfig) -> list:
+def range_expectations(profile: FeatureProfile, cfg: ValidationConfig) -> list:
+    """One expectation per feature column: held-out values inside the training range, but for a tolerated share."""
     import great_expectations.expectations as gxe
 
     mostly = 1.0 - cfg.max_out_of_range_share
-    return [
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="value", column_B="low", or_equal=True, mostly=mostly,
-                                                    meta=WARN),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="high", column_B="value", or_equal=True, mostly=mostly,
-                                                    meta=WARN),
-    ]
+    return [gxe.ExpectColumnValuesToBeBetween(column=n, min_value=lo, max_value=hi, mostly=mostly, meta=WARN)
+            for n, lo, hi in zip(profile.names, profile.low, profile.high)]
 
 
 def validate_features(table: pd.DataFrame, names: list[str], cfg: ValidationConfig, run: GXRun,
@@ -195,6 +192,6 @@ def validate_features(table: pd.DataFrame, names: list[str], cfg: ValidationConf
     mask = train.to_numpy()
     profile = FeatureProfile.learn(table.loc[mask, names].to_numpy(), names, cfg.feature_range_margin)
     if (~mask).any():
-        ranges = profile.long_frame(table.loc[~mask].astype({"clip_id": object}))
-        checks += run.run("feature-ranges", ranges, range_expectations(cfg), ["clip_id", "column"])
+        held_out = table.loc[~mask, ["clip_id", *names]].astype({"clip_id": object})
+        checks += run.run("feature-ranges", held_out, range_expectations(profile, cfg), ["clip_id"])
     return ValidationReport(checks), profile

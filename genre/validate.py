@@ -178,9 +178,18 @@ def _observed(res: dict[str, Any], exception: str) -> Any:
         text = f"{count} of {total} unexpected ({res.get('unexpected_percent') or 0.0:.2f}%)"
         values = res.get("partial_unexpected_list") or []
         if count and values:
-            text += ", e.g. " + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values[:3])
+            text += ", e.g. " + ", ".join(_value(v) for v in values[:3])
         return text
     return None
+
+
+def _value(v: Any) -> str:
+    """A value GX reports, short: 4 significant digits, numpy scalars unwrapped, pairs in brackets."""
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_value(x) for x in v) + ")"
+    if hasattr(v, "item"):
+        v = v.item()
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _exception(info: dict[str, Any] | None) -> str:
@@ -237,8 +246,12 @@ class GXRun:
         """
         import great_expectations as gx
 
-        suite = self.context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
-        definition = self.context.validation_definitions.add_or_update(
+        # replace rather than add_or_update, which compares every expectation with every other (slow)
+        for store in (self.context.validation_definitions, self.context.suites):
+            if any(entry.name == name for entry in store.all()):
+                store.delete(name)
+        suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        definition = self.context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=self._batch(name), suite=suite))
         result_format: dict[str, Any] = {"result_format": "COMPLETE"}
         if id_columns:
