@@ -73,14 +73,6 @@ class Catalog:
             cur = db.execute("SELECT source_id FROM catalog WHERE source = ? AND status = ?", (source, OK))
             return {r[0] for r in cur}
 
-    def set_status(self, clip_ids: Iterable[str], status: str, reason: str) -> None:
-        """Flag clips (e.g. quarantine them); their audio stays in the store."""
-        with self._connect() as db:
-            db.executemany(
-                "UPDATE catalog SET status = ?, reason = ? WHERE clip_id = ?",
-                [(status, reason, c) for c in clip_ids],
-            )
-
     def set_item_status(self, reasons: dict[str, str], status: str) -> None:
         """Flag catalog items, named as by :func:`item`, each with its own reason; audio stays stored."""
         with self._connect() as db:

@@ -18,6 +18,7 @@ EPILOG = """examples:
   genre run                                   # whole pipeline on the SYNTHETIC demo set
   genre run --data ../shared/data/gtzan-mini  # on a folder laid out as <root>/<genre>/<clip>
   genre run --set cnn.epochs=2 --set classical.search_iterations=8
+  genre validate                              # re-validate the ingested data; Data Docs in runs/
   genre predict song.wav other.mp3            # classify with the champion model
   genre serve --port 3000                     # POST /classify with an audio upload
 """
@@ -54,6 +55,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     summary = genre_pipeline(data=args.data, config=args.config, home=_home(args), overrides=_overrides(args.set))
     print(json.dumps({k: summary[k] for k in ("test", "promoted", "decision")}, indent=2))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from genre.config import load_config
+
+    home = _home(args)
+    cfg = load_config(args.config, home=home, **_overrides(args.set))
+    if not cfg.catalog_path.is_file():
+        print(f"no catalog in {home}: ingest data first with `genre run --data FOLDER`", file=sys.stderr)
+        return 2
+    from flows.validate import validate
+    from genre.validate import ValidationError
+
+    try:
+        validate(cfg=cfg, run_dir=args.out)
+    except ValidationError:
+        return 1  # the flow printed the failed expectations and where the Data Docs are
     return 0
 
 
@@ -112,6 +132,18 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config value, e.g. cnn.epochs=2 (repeatable)")
     run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="validate the ingested data with Great Expectations",
+                         description="Run the catalog, ingestion, audio-content and class-balance suites on the "
+                                     "catalog in --home, quarantine items that fail a warning (kept in the store, "
+                                     "left out of training) and write offline GX Data Docs. Exit status 1 when a "
+                                     "critical expectation fails.")
+    val.add_argument("--config", help="TOML file with config sections (thresholds: [validation])")
+    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one config value, e.g. validation.min_rms=0.002 (repeatable)")
+    val.add_argument("--out", help="folder for the report (default: <home>/runs/validate-<time>); the Data Docs "
+                                   "land in <out>/validation/index.html")
+    val.set_defaults(func=cmd_validate)
 
     pred = sub.add_parser("predict", help="classify audio files with the champion model",
                           description="Classify audio files locally with the champion (same predictor as the service).")
