@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.ingest import ingest
 from flows.timing import Stopwatch
-from flows.validate import validate
+from flows.validate import validate, validate_features_task
 from genre import registry
 from genre.atomic import write_json
 from genre.catalog import Catalog, clips
@@ -122,11 +122,13 @@ def genre_pipeline(data: str | None = None, config: str | None = None, home: str
             print(f"no data given: using the SYNTHETIC demo set in {source}")
         ingest(source=str(source), cfg=cfg)
     with watch.stage("validate"):
-        validate(cfg=cfg)
+        validate(cfg=cfg, run_dir=run_dir)
     with watch.stage("features"):
         fs, table = features_task(cfg)
     with watch.stage("split"):
         assignment = split_task(table, cfg)
+    with watch.stage("validate-features"):
+        profile = validate_features_task(fs, assignment, cfg, run_dir)
     labels = sorted(table["label"].unique())
     train, val, test = (Split.of(fs, assignment, name, labels) for name in ("train", "validation", "test"))
     with watch.stage("train-classical"):
@@ -135,6 +137,7 @@ def genre_pipeline(data: str | None = None, config: str | None = None, home: str
         trained = train_cnn_task(train, val, len(labels), cfg)
     with watch.stage("evaluate"):
         evaluation = evaluate_task(result, trained, val, test, labels, cfg, run_dir)
+    evaluation.predictor.profile = profile  # the training ranges travel with the model
     test_split = fingerprint(assignment)
     with watch.stage("gate"):
         test_clips = table[table["clip_id"].map(assignment).eq("test")].reset_index(drop=True)

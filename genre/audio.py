@@ -81,10 +81,12 @@ def probe(path: str | Path) -> AudioInfo:
     return AudioInfo(len(y) / sr, sr, 1, "ffmpeg")
 
 
-def load(path: str | Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+def load(path: str | Path, sample_rate: int, max_seconds: float | None = None, finite: bool = True) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate``; raises :class:`AudioError`.
 
     soundfile reads wav, flac, ogg, mp3 and au; anything else goes through ffmpeg.
+    With ``finite=False`` NaN or infinite samples are returned instead of refused
+    (the data validation measures them).
     """
     path = _existing(path)
     try:
@@ -102,7 +104,7 @@ def load(path: str | Path, sample_rate: int, max_seconds: float | None = None) -
         import soxr
 
         y = soxr.resample(y, sr, sample_rate).astype(np.float32)
-    if not np.all(np.isfinite(y)):
+    if finite and not np.all(np.isfinite(y)):
         raise AudioError(f"{path}: audio holds NaN or infinite samples")
     return np.ascontiguousarray(y, dtype=np.float32)
 

@@ -80,18 +80,23 @@ class Catalog:
                              (source, source_id, OK))
             return cur.fetchone() is not None
 
-    def set_status(self, clip_ids: Iterable[str], status: str, reason: str) -> None:
-        """Flag clips (e.g. quarantine them); their audio stays in the store."""
+    def set_item_status(self, reasons: dict[str, str], status: str) -> None:
+        """Flag catalog items, named as by :func:`item`, each with its own reason; audio stays stored."""
         with self._connect() as db:
             db.executemany(
-                "UPDATE catalog SET status = ?, reason = ? WHERE clip_id = ?",
-                [(status, reason, c) for c in clip_ids],
+                "UPDATE catalog SET status = ?, reason = ? WHERE source || ':' || source_id = ?",
+                [(status, reason, key) for key, reason in reasons.items()],
             )
 
     def frame(self) -> pd.DataFrame:
         """The whole catalog as a DataFrame."""
         with self._connect() as db:
             return pd.read_sql_query(f"SELECT {', '.join(COLUMNS)} FROM catalog ORDER BY source, source_id", db)
+
+
+def item(source: str, source_id: str) -> str:
+    """The readable unique name of a catalog row, e.g. ``folder:gtzan-mini:blues/blues.00001.wav``."""
+    return f"{source}:{source_id}"
 
 
 def clips(frame: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,7 @@ EPILOG = """examples:
   genre ingest manifest urls.csv --parallel 8  # download url,label[,start,end] rows with yt-dlp
   genre ingest audioset eval_segments.csv --per-genre 50
   genre run --set cnn.epochs=2 --set classical.search_iterations=8
+  genre validate                              # re-validate the ingested data; Data Docs in runs/
   genre predict song.wav other.mp3            # classify with the champion model
   genre serve --port 3000                     # POST /classify with an audio upload
 """
@@ -90,6 +91,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                      config=args.config, home=_home(args), overrides=overrides)
     print(summary)
     return 1 if summary.failures else 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    _prefect_env()
+    from genre.config import load_config
+
+    home = _home(args)
+    cfg = load_config(args.config, home=home, **_overrides(args.set))
+    if not cfg.catalog_path.is_file():
+        print(f"no catalog in {home}: ingest data first with `genre run --data FOLDER`", file=sys.stderr)
+        return 2
+    from flows.validate import validate
+    from genre.validate import ValidationError
+
+    try:
+        validate(cfg=cfg, run_dir=args.out)
+    except ValidationError:
+        return 1  # the flow printed the failed expectations and where the Data Docs are
+    return 0
 
 
 def _champion(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
@@ -202,6 +222,18 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--youtube-url", metavar="TEMPLATE",
                         help="where YouTube ids point, e.g. http://mirror/{ytid}.webm (default: youtube.com)")
     manifest.add_argument("--allow-file-urls", action="store_true", help="accept file:// URLs")
+
+    val = sub.add_parser("validate", help="validate the ingested data with Great Expectations",
+                         description="Run the catalog, ingestion, audio-content and class-balance suites on the "
+                                     "catalog in --home, quarantine items that fail a warning (kept in the store, "
+                                     "left out of training) and write offline GX Data Docs. Exit status 1 when a "
+                                     "critical expectation fails.")
+    val.add_argument("--config", help="TOML file with config sections (thresholds: [validation])")
+    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one config value, e.g. validation.min_rms=0.002 (repeatable)")
+    val.add_argument("--out", help="folder for the report (default: <home>/runs/validate-<time>); the Data Docs "
+                                   "land in <out>/validation/index.html")
+    val.set_defaults(func=cmd_validate)
 
     pred = sub.add_parser("predict", help="classify audio files with the champion model",
                           description="Classify audio files locally with the champion (same predictor as the service).")

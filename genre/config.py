@@ -74,13 +74,22 @@ class FeatureConfig(_Section):
 
 
 class ValidationConfig(_Section):
-    """Thresholds of the Great Expectations suites."""
+    """Thresholds of the Great Expectations suites (catalog, audio content, features)."""
 
     min_clips_per_genre: int = 3
     max_class_ratio: float = 5.0
     max_failed_share: float = 0.2
     min_duration: float = 2.0
     max_duration: float = 900.0
+    sample_rates: tuple[int, ...] = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+    max_channels: int = 2
+    min_rms: float = 1e-3  # about -60 dBFS: quieter clips count as silent
+    full_scale: float = 0.999  # a sample at or above this magnitude counts as clipped
+    max_clipped_share: float = 0.01
+    max_length_mismatch: float = 0.02  # decoded length vs the catalog's duration: more means truncated
+    near_duplicate_similarity: float = Field(0.97, gt=0.0, le=1.0)  # fingerprint cosine similarity
+    feature_range_margin: float = 0.1  # learnt ranges widened by this share of their span on each side
+    max_out_of_range_share: float = Field(0.05, ge=0.0, le=1.0)  # per feature column, held-out rows
 
 
 class SplitConfig(_Section):
@@ -153,6 +162,10 @@ class Config(BaseModel):
     @property
     def feature_cache(self) -> Path:
         return self.home / "features"
+
+    @property
+    def profile_cache(self) -> Path:
+        return self.home / "profiles"
 
     @property
     def split_file(self) -> Path:

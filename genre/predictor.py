@@ -13,6 +13,7 @@ import numpy as np
 from genre.atomic import atomic_path, write_json
 from genre.audio import check_signal, load
 from genre.config import FeatureConfig
+from genre.feature_profile import FeatureProfile
 from genre.features import ClipFeatures, clip_features
 from genre.metrics import clip_mean
 from genre.spectrogram import batch_rgb
@@ -34,6 +35,7 @@ class Predictor:
     cnn_weight: float = 0.0
     image_size: int = 64
     info: dict[str, Any] = field(default_factory=dict)
+    profile: FeatureProfile | None = None  # training ranges of the features, for checking inputs
 
     def components(self, features: np.ndarray, mels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Segment probabilities of the classical model and of the CNN (None without one)."""
@@ -70,7 +72,7 @@ class Predictor:
         return self.predict_signal(load(path, self.features.sample_rate), Path(path).name)
 
     def save(self, folder: str | Path) -> Path:
-        """Write the models and metadata into ``folder``."""
+        """Write the models, metadata and the feature profile (if any) into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / CLASSICAL_FILE) as tmp:
@@ -83,6 +85,8 @@ class Predictor:
             "classical_name": self.classical_name, "cnn_weight": self.cnn_weight,
             "image_size": self.image_size, "has_cnn": self.cnn is not None, "info": self.info,
         })
+        if self.profile is not None:
+            self.profile.save(folder)
         return folder
 
     @classmethod
@@ -99,4 +103,5 @@ class Predictor:
             labels=meta["labels"], features=FeatureConfig(**meta["features"]),
             classical=joblib.load(folder / CLASSICAL_FILE), classical_name=meta["classical_name"],
             cnn=model, cnn_weight=meta["cnn_weight"], image_size=meta["image_size"], info=meta.get("info", {}),
+            profile=FeatureProfile.load(folder),
         )

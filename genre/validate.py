@@ -1,23 +1,22 @@
-"""Data validation with Great Expectations (GX Core 1.x).
+"""Data validation with Great Expectations (GX Core 1.x): run suites, read the results, build Data Docs.
 
 Each expectation carries a severity in its ``meta``: a failed *critical* one stops the
-run; a failed *warning* is reported, and the clips it names are quarantined.
+run; a failed *warning* is reported, and the catalog items it names are quarantined.
+The suites themselves live in :mod:`genre.suites`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from genre.catalog import OK
-from genre.config import ValidationConfig
-
 CRITICAL = "critical"
 WARNING = "warning"
-REQUIRED_COLUMNS = ["clip_id", "label", "source", "source_id", "sha256", "duration", "sample_rate", "channels",
-                    "status", "reason"]
+DATASOURCE = "genre"
+SHOWN = 5  # offending ids and unexpected values named in one line
 
 
 class ValidationError(RuntimeError):
@@ -26,7 +25,12 @@ class ValidationError(RuntimeError):
 
 @dataclass
 class Check:
-    """The outcome of one expectation."""
+    """The outcome of one expectation.
+
+    ``offending`` names what failed it (catalog items, clips or genres), ``details`` adds
+    context to some of them (the clip an item duplicates, the feature column...), and
+    ``quarantines`` says whether they are catalog items that a failed warning quarantines.
+    """
 
     suite: str
     expectation: str
@@ -35,22 +39,33 @@ class Check:
     success: bool
     observed: Any
     offending: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
+    quarantines: bool = False
+
+    def named(self, limit: int = SHOWN) -> str:
+        """The first ``limit`` offenders with their details, and how many more there are."""
+        shown = [f"{o} ({self.details[o]})" if o in self.details else o for o in self.offending[:limit]]
+        more = f" and {len(self.offending) - limit} more" if len(self.offending) > limit else ""
+        return ", ".join(shown) + more
+
+    @property
+    def state(self) -> str:
+        return "ok" if self.success else ("FAILED" if self.severity == CRITICAL else "warning")
 
     def line(self) -> str:
-        state = "ok" if self.success else ("FAILED" if self.severity == CRITICAL else "warning")
         where = f" on {self.column}" if self.column else ""
-        text = f"[{state}] {self.suite}: {self.expectation}{where} (observed: {self.observed})"
+        text = f"[{self.state}] {self.suite}: {self.expectation}{where} (observed: {self.observed})"
         if self.offending:
-            more = f" and {len(self.offending) - 5} more" if len(self.offending) > 5 else ""
-            text += f"; offending: {', '.join(map(str, self.offending[:5]))}{more}"
+            text += f"; offending: {self.named()}"
         return text
 
 
 @dataclass
 class ValidationReport:
-    """All checks of one validation run."""
+    """All checks of one validation run, and where its Data Docs are."""
 
     checks: list[Check]
+    docs: Path | None = None
 
     @property
     def critical(self) -> list[Check]:
@@ -60,85 +75,203 @@ class ValidationReport:
     def warnings(self) -> list[Check]:
         return [c for c in self.checks if not c.success and c.severity == WARNING]
 
-    def quarantine(self) -> set[str]:
-        """Clip ids named by failed warnings."""
-        return {o for c in self.warnings for o in c.offending}
+    def quarantine(self) -> dict[str, str]:
+        """Catalog items named by failed warnings, each with the reason(s) it is quarantined for."""
+        reasons: dict[str, list[str]] = {}
+        for c in self.warnings:
+            if c.quarantines:
+                for item in c.offending:
+                    reasons.setdefault(item, []).append(f"{c.suite}: {c.expectation}{' on ' + c.column if c.column else ''}")
+        return {item: "failed data validation (" + "; ".join(r) + ")" for item, r in reasons.items()}
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per suite: expectations evaluated, passed, failed warnings and failed critical ones."""
+        rows: dict[str, dict[str, Any]] = {}
+        for c in self.checks:
+            row = rows.setdefault(c.suite, {"suite": c.suite, "expectations": 0, "passed": 0, "warnings": 0,
+                                            "critical": 0})
+            row["expectations"] += 1
+            row["passed"] += c.success
+            row["warnings"] += (not c.success) and c.severity == WARNING
+            row["critical"] += (not c.success) and c.severity == CRITICAL
+        return list(rows.values())
+
+    @property
+    def verdict(self) -> str:
+        if self.critical:
+            return "STOPPED: a critical expectation failed"
+        return f"passed with {len(self.warnings)} warning(s)" if self.warnings else "passed"
+
+    def table(self) -> str:
+        """The compact summary for a terminal, then one line per failed expectation."""
+        head = f"{'suite':<12}{'expectations':>13}{'passed':>8}{'warnings':>10}{'critical':>10}"
+        lines = [f"data validation: {self.verdict}", head]
+        lines += [f"{r['suite']:<12}{r['expectations']:>13}{r['passed']:>8}{r['warnings']:>10}{r['critical']:>10}"
+                  for r in self.summary()]
+        lines += [c.line() for c in self.checks if not c.success]
+        if self.docs:
+            lines.append(f"Data Docs: {self.docs}")
+        return "\n".join(lines)
 
     def markdown(self) -> str:
-        lines = ["| suite | expectation | column | severity | result | observed |", "|---|---|---|---|---|---|"]
-        for c in self.checks:
-            result = "pass" if c.success else "**fail**"
-            lines.append(f"| {c.suite} | {c.expectation} | {c.column} | {c.severity} | {result} | {c.observed} |")
+        """Summary table and the failed expectations, for a Prefect artifact."""
+        lines = [f"**Data validation: {self.verdict}**", "",
+                 "| suite | expectations | passed | warnings | critical |", "|---|---|---|---|---|"]
+        lines += [f"| {r['suite']} | {r['expectations']} | {r['passed']} | {r['warnings']} | {r['critical']} |"
+                  for r in self.summary()]
+        failed = [c for c in self.checks if not c.success]
+        if failed:
+            lines += ["", "| severity | suite | expectation | column | observed | offending |", "|---|---|---|---|---|---|"]
+            for c in failed:
+                lines.append(f"| {c.severity} | {c.suite} | `{c.expectation}` | {c.column} | "
+                             f"{_cell(c.observed)} | {_cell(c.named())} |")
         return "\n".join(lines)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [{**asdict(c), "observed": str(c.observed)} for c in self.checks]
 
     def raise_for_critical(self) -> None:
         if self.critical:
-            raise ValidationError("critical data validation failed:\n" + "\n".join(c.line() for c in self.critical))
+            where = f"\nSee the Data Docs: {self.docs}" if self.docs else ""
+            raise ValidationError("critical data validation failed:\n" + "\n".join(c.line() for c in self.critical)
+                                  + where)
 
 
-def run_suite(name: str, frame: pd.DataFrame, expectations: list, id_column: str | None = None) -> list[Check]:
-    """Validate ``frame`` with GX and turn each result into a :class:`Check`."""
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "/").replace("\n", " ")
+
+
+def _context(folder: Path | None):
+    """A file-mode GX context in ``folder`` (for Data Docs), else an ephemeral one; progress bars off."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
-    suite = context.suites.add(gx.ExpectationSuite(name=name))
-    for exp in expectations:
-        suite.add_expectation(exp)
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
-    result_format = {"result_format": "COMPLETE"}
-    if id_column:
-        result_format["unexpected_index_column_names"] = [id_column]
-    outcome = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-    checks = []
-    for r in outcome.results:
-        cfg, res = r.expectation_config, r.result or {}
-        offending: list[str] = []
-        if id_column and res.get("unexpected_index_list"):
-            offending = sorted({str(i[id_column]) if isinstance(i, dict) else str(i) for i in res["unexpected_index_list"]})
-        observed = res.get("observed_value", res.get("unexpected_percent"))
-        if isinstance(observed, float):
-            observed = round(observed, 4)
-        if "unexpected_percent" in res and "observed_value" not in res:
-            observed = f"{res.get('unexpected_count', 0)} unexpected ({observed:.1f}%)"
-        checks.append(Check(name, cfg.type, cfg.kwargs.get("column", ""), (cfg.meta or {}).get("severity", CRITICAL),
-                            bool(r.success), observed, offending))
-    return checks
+    if folder is None:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(folder))
+        sites = context.variables.data_docs_sites or {}
+        for site in sites.values():
+            site["show_how_to_buttons"] = False
+        context.variables.data_docs_sites = sites
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
 
 
-def catalog_expectations(cfg: ValidationConfig, genres: list[str] | None) -> list:
-    import great_expectations.expectations as gxe
+def _observed(res: dict[str, Any], exception: str) -> Any:
+    if exception:
+        return f"error: {exception}"
+    if "observed_value" in res:
+        value = res["observed_value"]
+        if isinstance(value, float):
+            return round(value, 6)
+        mismatched = (res.get("details") or {}).get("mismatched")
+        if mismatched:
+            return "; ".join(f"position {m['Expected Column Position']}: expected {m['Expected']}, found {m['Found']}"
+                             for m in mismatched[:SHOWN])
+        if isinstance(value, list) and len(value) > SHOWN:
+            return f"{value[:SHOWN]} ... ({len(value)} values)"
+        return value
+    if "unexpected_count" in res:
+        count, total = res.get("unexpected_count", 0), res.get("element_count", 0)
+        text = f"{count} of {total} unexpected ({res.get('unexpected_percent') or 0.0:.2f}%)"
+        values = res.get("partial_unexpected_list") or []
+        if count and values:
+            text += ", e.g. " + ", ".join(_value(v) for v in values[:3])
+        return text
+    return None
 
-    crit, warn = {"severity": CRITICAL}, {"severity": WARNING}
-    exps = [gxe.ExpectColumnToExist(column=c, meta=crit) for c in REQUIRED_COLUMNS]
-    exps += [
-        gxe.ExpectColumnValuesToNotBeNull(column="clip_id", meta=crit),
-        gxe.ExpectColumnValuesToBeBetween(column="duration", min_value=cfg.min_duration,
-                                          max_value=cfg.max_duration, meta=warn),
-        gxe.ExpectColumnValuesToBeBetween(column="channels", min_value=1, max_value=8, meta=warn),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["clip_id", "label"], meta=warn),
-    ]
-    if genres:
-        exps.append(gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(genres), meta=crit))
-    return exps
+
+def _value(v: Any) -> str:
+    """A value GX reports, short: 4 significant digits, numpy scalars unwrapped, pairs in brackets."""
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_value(x) for x in v) + ")"
+    if hasattr(v, "item"):
+        v = v.item()
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def validate_catalog(frame: pd.DataFrame, cfg: ValidationConfig, genres: list[str] | None = None) -> ValidationReport:
-    """Run the catalog suite: schema, labels, durations, failure share and class balance."""
-    import great_expectations.expectations as gxe
+def _exception(info: dict[str, Any] | None) -> str:
+    if not info:
+        return ""
+    if info.get("exception_message"):
+        return str(info["exception_message"])
+    for value in info.values():
+        if isinstance(value, dict) and value.get("exception_message"):
+            return str(value["exception_message"])
+    return ""
 
-    crit, warn = {"severity": CRITICAL}, {"severity": WARNING}
-    ok = frame[frame["status"] == OK].drop_duplicates("clip_id").reset_index(drop=True)
-    checks = run_suite("catalog", ok, catalog_expectations(cfg, genres), id_column="clip_id")
-    status = pd.DataFrame({"failed": (frame["status"] == "failed").astype(int)})
-    checks += run_suite("ingestion", status, [
-        gxe.ExpectColumnMeanToBeBetween(column="failed", min_value=0.0, max_value=cfg.max_failed_share, meta=crit),
-    ])
-    counts = ok["label"].value_counts().rename_axis("label").reset_index(name="clips")
-    counts["ratio_to_smallest"] = counts["clips"] / max(1, counts["clips"].min())
-    checks += run_suite("balance", counts, [
-        gxe.ExpectTableRowCountToBeBetween(min_value=2, meta=crit),
-        gxe.ExpectColumnValuesToBeBetween(column="clips", min_value=cfg.min_clips_per_genre, meta=crit),
-        gxe.ExpectColumnMaxToBeBetween(column="ratio_to_smallest", max_value=cfg.max_class_ratio, meta=warn),
-    ], id_column="label")
-    return ValidationReport(checks)
+
+def _offenders(entries: list[Any], id_columns: list[str], column: str) -> tuple[list[str], dict[str, str]]:
+    """Distinct ids (``id_columns[0]``) from GX's unexpected_index_list, and the other id columns as details."""
+    details: dict[str, list[str]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            details.setdefault(str(entry), [])
+            continue
+        extra = details.setdefault(str(entry[id_columns[0]]), [])
+        extra += [f"{c}={entry[c]}" for c in id_columns[1:] if c != column and not pd.isna(entry.get(c))]
+    return list(details), {k: ", ".join(dict.fromkeys(v)) for k, v in details.items() if v}
+
+
+class GXRun:
+    """Suites validated with GX in one context; with a ``folder``, the results become Data Docs there."""
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self.context = _context(self.folder)
+
+    def _batch(self, name: str):
+        sources = self.context.data_sources
+        try:
+            source = sources.get(DATASOURCE)
+        except (KeyError, ValueError):
+            source = sources.add_pandas(DATASOURCE)
+        try:
+            asset = source.get_asset(name)
+        except LookupError:
+            asset = source.add_dataframe_asset(name)
+        try:
+            return asset.get_batch_definition(name)
+        except (KeyError, LookupError):
+            return asset.add_batch_definition_whole_dataframe(name)
+
+    def run(self, name: str, frame: pd.DataFrame, expectations: list, id_columns: list[str] | None = None,
+            quarantines: bool = False) -> list[Check]:
+        """Validate ``frame`` against ``expectations`` as suite ``name``; one :class:`Check` per expectation.
+
+        ``id_columns[0]`` names the offending rows (catalog items, clips, genres); the other
+        id columns are shown beside it.
+        """
+        import great_expectations as gx
+
+        # replace rather than add_or_update, which compares every expectation with every other (slow)
+        for store in (self.context.validation_definitions, self.context.suites):
+            if any(entry.name == name for entry in store.all()):
+                store.delete(name)
+        suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=self._batch(name), suite=suite))
+        result_format: dict[str, Any] = {"result_format": "COMPLETE"}
+        if id_columns:
+            result_format["unexpected_index_column_names"] = list(id_columns)
+        outcome = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+        order = {e.id: i for i, e in enumerate(suite.expectations)}
+        checks = []
+        for r in sorted(outcome.results, key=lambda r: order.get(r.expectation_config.id, len(order))):
+            cfg, res = r.expectation_config, r.result or {}
+            column = cfg.kwargs.get("column") or cfg.kwargs.get("column_A") or ""
+            offending, details = _offenders(res.get("unexpected_index_list") or [], id_columns or [], column)
+            checks.append(Check(name, cfg.type, column, (cfg.meta or {}).get("severity", CRITICAL), bool(r.success),
+                                _observed(res, _exception(r.exception_info)), offending, details, quarantines))
+        return checks
+
+    def build_docs(self, report: ValidationReport, stage: str) -> Path | None:
+        """Build this run's Data Docs, readable offline, plus an index page; returns the index."""
+        if self.folder is None:
+            return None
+        from genre import datadocs
+
+        self.context.build_data_docs()
+        return datadocs.publish(self.folder, stage, report.records(), report.verdict)

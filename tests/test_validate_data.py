@@ -1,0 +1,113 @@
+"""Catalog and audio suites on planted faults, on a clean set and on the real GTZAN clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.planted import GENRES, plant_faults, write_clean
+
+from genre.catalog import Catalog, item
+from genre.config import Config, load_config
+from genre.ingest import ingest_folder
+from genre.store import BlobStore
+from genre.suites import validate_data
+from genre.validate import CRITICAL, WARNING, GXRun, ValidationError, ValidationReport
+
+def run_validation(data: Path, cfg: Config, docs: Path | None = None) -> tuple[ValidationReport, Catalog, str]:
+    catalog = Catalog(cfg.catalog_path)
+    ingest_folder(data, BlobStore(cfg.store_dir), catalog, cfg.ingest, progress=False)
+    run = GXRun(docs)
+    report = validate_data(catalog.frame(), BlobStore(cfg.store_dir), cfg, run, progress=False)
+    return report, catalog, f"folder:{data.name}"
+
+
+def failed(report: ValidationReport) -> dict[tuple[str, str], object]:
+    return {(c.suite, c.column): c for c in report.checks if not c.success}
+
+
+def test_planted_faults_are_caught_with_their_severity_and_names(tmp_path: Path) -> None:
+    data = write_clean(tmp_path / "data")
+    planted = plant_faults(data)
+    cfg = load_config(home=str(tmp_path / "home"), workers=1, genres=[*GENRES, "synth-waltz"])
+    report, _, source = run_validation(data, cfg)
+    name = {k: item(source, v) for k, v in planted.items()}
+    fails = failed(report)
+    expected = {  # (suite, column): (severity, expectation, fault)
+        ("catalog", "label"): (WARNING, "expect_column_values_to_be_in_set", "label"),
+        ("audio", "rms"): (WARNING, "expect_column_values_to_be_between", "silent"),
+        ("audio", "clipped_share"): (WARNING, "expect_column_values_to_be_between", "clipped"),
+        ("catalog", "exact_duplicate_of"): (WARNING, "expect_column_values_to_be_null", "exact"),
+        ("audio", "near_duplicate_similarity"): (WARNING, "expect_column_values_to_be_between", "near"),
+        ("audio", "length_ratio"): (WARNING, "expect_column_values_to_be_between", "truncated"),
+        ("catalog", "duration"): (WARNING, "expect_column_values_to_be_between", "short"),
+        ("balance", "clips"): (CRITICAL, "expect_column_values_to_be_between", None),
+    }
+    assert set(fails) == set(expected), report.table()
+    for key, (severity, expectation, fault) in expected.items():
+        check = fails[key]
+        assert (check.severity, check.expectation) == (severity, expectation), check.line()
+        if fault:
+            assert check.offending == [name[fault]], check.line()
+    assert fails[("balance", "clips")].offending == ["synth-waltz"]
+    # the duplicates name what they duplicate, so the original stays in training
+    assert name["exact"] in fails[("catalog", "exact_duplicate_of")].line()
+    assert item(source, "synth-techno/synth-techno.000.wav") in fails[("catalog", "exact_duplicate_of")].line()
+    assert item(source, "synth-techno/synth-techno.001.wav") in fails[("audio", "near_duplicate_similarity")].line()
+    # the unreadable file failed ingestion: named by the ingestion check, within the tolerated share
+    ingestion = next(c for c in report.checks if c.suite == "ingestion")
+    assert ingestion.success and ingestion.offending == [name["unreadable"]]
+    assert "not decodable" in ingestion.details[name["unreadable"]]
+    # warnings quarantine exactly the planted items
+    quarantine = report.quarantine()
+    assert set(quarantine) == {name[k] for k in ("label", "silent", "clipped", "exact", "near", "truncated", "short")}
+    assert "rms" in quarantine[name["silent"]]
+    # the critical one stops the run with the expectation, the observed value and the offenders
+    with pytest.raises(ValidationError) as err:
+        report.raise_for_critical()
+    message = str(err.value)
+    assert "balance: expect_column_values_to_be_between on clips" in message
+    assert "observed: 1 of 4 unexpected" in message and "synth-waltz" in message
+
+
+def test_too_many_failed_ingestions_are_critical(tmp_path: Path) -> None:
+    data = write_clean(tmp_path / "data", per_genre=3)
+    for i in range(3):
+        (data / "synth-funk" / f"broken{i}.wav").write_bytes(b"RIFF....WAVEfmt truncated")
+    cfg = load_config(home=str(tmp_path / "home"), workers=1, **{"validation.max_failed_share": 0.2})
+    report, _, source = run_validation(data, cfg)
+    assert [c.suite for c in report.critical] == ["ingestion"]
+    check = report.critical[0]
+    assert check.offending == [item(source, f"synth-funk/broken{i}.wav") for i in range(3)]
+    assert "3 of 12 unexpected" in str(check.observed)
+
+
+def test_clean_set_passes_and_writes_offline_data_docs(tmp_path: Path) -> None:
+    data = write_clean(tmp_path / "data")
+    cfg = load_config(home=str(tmp_path / "home"), workers=1, genres=list(GENRES))
+    run = GXRun(tmp_path / "run" / "validation")
+    catalog = Catalog(cfg.catalog_path)
+    ingest_folder(data, BlobStore(cfg.store_dir), catalog, cfg.ingest, progress=False)
+    report = validate_data(catalog.frame(), BlobStore(cfg.store_dir), cfg, run, progress=False)
+    assert not report.critical and not report.warnings, report.table()
+    assert {c.suite for c in report.checks} == {"catalog", "ingestion", "audio", "balance"}
+    index = run.build_docs(report, "data")
+    assert index is not None and index.is_file()
+    site = index.parent / "gx" / "uncommitted" / "data_docs" / "local_site"
+    pages = list(site.rglob("*.html"))
+    assert len(list((site / "validations").rglob("*.html"))) == 4
+    for page in pages:  # offline: no remote scripts, stylesheets or images
+        text = page.read_text()
+        assert 'src="http' not in text and "stylesheet\" href=\"http" not in text, page
+    text = index.read_text()
+    assert "passed" in text and "validations/audio/" in text
+
+
+def test_real_gtzan_clips_pass(gtzan_mini: Path, tmp_path: Path) -> None:
+    cfg = load_config(home=str(tmp_path / "home"), workers=2)
+    report, _, _ = run_validation(gtzan_mini, cfg)
+    assert not report.critical and not report.warnings, report.table()
+    balance = next(c for c in report.checks if c.suite == "balance" and c.column == "clips")
+    assert balance.success
+    near = next(c for c in report.checks if c.column == "near_duplicate_similarity")
+    assert near.success and near.offending == []
