@@ -164,6 +164,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, env=env)
 
 
+def _config_args(sub: argparse.ArgumentParser, example: str) -> None:
+    sub.add_argument("--config", help="TOML file with config sections (see genre/config.py)")
+    sub.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help=f"override one config value, e.g. {example} (repeatable)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genre", description="Turn labelled music into a served genre classifier.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -175,9 +181,7 @@ def parser() -> argparse.ArgumentParser:
                                      "ensemble, evaluate on the frozen test split, gate on ROC-AUC and package the "
                                      "winner with BentoML. Uses Prefect's local API unless PREFECT_API_URL is set.")
     run.add_argument("--data", help="folder laid out as <root>/<genre>/<clip>; default: the SYNTHETIC demo set")
-    run.add_argument("--config", help="TOML file with config sections (see genre/config.py)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one config value, e.g. cnn.epochs=2 (repeatable)")
+    _config_args(run, "cnn.epochs=2")
     run.set_defaults(func=cmd_run)
 
     ing = sub.add_parser("ingest", help="bring audio into the store and catalog (folder | manifest | audioset)",
@@ -210,9 +214,7 @@ def parser() -> argparse.ArgumentParser:
     audioset.add_argument("--multi-label", choices=["drop", "first"],
                           help="a clip tagged with several genres: drop it (default) or take the first in the mapping")
     for sp in (folder, manifest, audioset):
-        sp.add_argument("--config", help="TOML file with config sections (see genre/config.py)")
-        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. ingest.sample_rate=16000 (repeatable)")
+        _config_args(sp, "ingest.sample_rate=16000")
         sp.set_defaults(func=cmd_ingest)
     for sp in (manifest, audioset):
         sp.add_argument("--parallel", type=int, metavar="N", help="downloads at once (default 4)")
@@ -228,9 +230,7 @@ def parser() -> argparse.ArgumentParser:
                                      "catalog in --home, quarantine items that fail a warning (kept in the store, "
                                      "left out of training) and write offline GX Data Docs. Exit status 1 when a "
                                      "critical expectation fails.")
-    val.add_argument("--config", help="TOML file with config sections (thresholds: [validation])")
-    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one config value, e.g. validation.min_rms=0.002 (repeatable)")
+    _config_args(val, "validation.min_rms=0.002")
     val.add_argument("--out", help="folder for the report (default: <home>/runs/validate-<time>); the Data Docs "
                                    "land in <out>/validation/index.html")
     val.set_defaults(func=cmd_validate)
