@@ -101,11 +101,20 @@ class SplitConfig(_Section):
 
 
 class ClassicalConfig(_Section):
-    """Classical models and their hyperparameter search."""
+    """Classical models and their hyperparameter search.
 
-    models: tuple[str, ...] = ("svm", "logreg", "random_forest", "xgboost")
-    search_iterations: int = 4
-    cv_folds: int = 3
+    ``search_iterations`` is the budget: candidates per model (the first is the defaults). The demo default is
+    small; use 20-40 for real runs. ``imbalance``: ``balanced`` sample weights, or random ``oversample`` /
+    ``undersample`` of training folds (never of validation or test), or ``none``.
+    """
+
+    models: tuple[Literal["svm", "logreg", "random_forest", "xgboost"], ...] = (
+        "svm", "logreg", "random_forest", "xgboost")
+    search_iterations: int = Field(4, ge=1)
+    cv_folds: int = Field(3, ge=2)
+    calibration_folds: int = Field(3, ge=2)
+    imbalance: Literal["balanced", "oversample", "undersample", "none"] = "balanced"
+    bootstrap: int = Field(1000, ge=100)
     seed: int = 42
 
 

@@ -20,6 +20,16 @@ def metrics_table(rows: dict[str, Scores], title: str = "") -> str:
     return "\n".join(lines)
 
 
+def markdown_table(rows: list[dict[str, object]]) -> str:
+    """A Markdown table from dict rows (the first row's keys are the columns)."""
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def _figure():
     import matplotlib
 
@@ -29,7 +39,8 @@ def _figure():
     return plt
 
 
-def plot_roc(y: np.ndarray, probs: dict[str, np.ndarray], labels: list[str], path: Path) -> Path:
+def plot_roc(y: np.ndarray, probs: dict[str, np.ndarray], labels: list[str], path: Path,
+             title: str = "ROC (macro one-vs-rest, test clips)") -> Path:
     """Macro-averaged one-vs-rest ROC curve of each model, on one chart."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -38,8 +49,21 @@ def plot_roc(y: np.ndarray, probs: dict[str, np.ndarray], labels: list[str], pat
         tprs = [np.interp(grid, *roc_curve(y == k, p[:, k])[:2]) for k in range(len(labels)) if 0 < np.sum(y == k) < len(y)]
         ax.plot(grid, np.mean(tprs, axis=0), label=name)
     ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (macro one-vs-rest, test clips)")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
     ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_roc_classes(y: np.ndarray, probs: np.ndarray, labels: list[str], path: Path, title: str) -> Path:
+    """One model's one-vs-rest ROC curve of every class (that has positives and negatives in ``y``)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for k, label in enumerate(labels):
+        if 0 < np.sum(y == k) < len(y):
+            ax.plot(*roc_curve(y == k, probs[:, k])[:2], lw=1.2, label=label)
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    ax.legend(loc="lower right", fontsize="small", ncol=2)
     return _save(fig, path)
 
 

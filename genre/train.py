@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from genre import classical, cnn
 from genre.config import Config
@@ -15,22 +16,33 @@ from genre.spectrogram import batch_rgb
 
 @dataclass
 class Split:
-    """Segment features, mel images, integer labels and clip ids of one split."""
+    """Segment features, mel images, integer labels and clip ids of one split.
+
+    ``groups`` (one per segment) keeps cross-validation folds apart, e.g. by artist; None means by clip.
+    """
 
     X: np.ndarray
     mels: np.ndarray
     y: np.ndarray
     clips: np.ndarray
+    groups: np.ndarray | None = None
 
     @classmethod
-    def of(cls, fs: FeatureSet, assignment: dict[str, str], name: str, labels: list[str]) -> Split:
+    def of(cls, fs: FeatureSet, assignment: dict[str, str], name: str, labels: list[str],
+           groups: dict[str, str] | None = None) -> Split:
+        """The segments of clips assigned to ``name``; ``groups`` maps clip id to its CV group (see cv_groups)."""
         mask = fs.table["clip_id"].map(assignment).eq(name).to_numpy()
         index = {label: i for i, label in enumerate(labels)}
+        clips = fs.table.loc[mask, "clip_id"].to_numpy()
         return cls(
             X=fs.features()[mask], mels=fs.mels[mask],
             y=fs.table.loc[mask, "label"].map(index).to_numpy(dtype=np.int64),
-            clips=fs.table.loc[mask, "clip_id"].to_numpy(),
+            clips=clips, groups=None if groups is None else np.array([groups[c] for c in clips]),
         )
+
+    @property
+    def cv_groups(self) -> np.ndarray:
+        return self.clips if self.groups is None else self.groups
 
     def clip_labels(self) -> tuple[np.ndarray, np.ndarray]:
         """Clip ids (first-seen order, as :func:`clip_mean`) and their labels."""
@@ -43,22 +55,38 @@ class Split:
         return score(self.clip_labels()[1], probs)
 
 
+def cv_groups(clips: pd.DataFrame) -> dict[str, str]:
+    """Clip id -> cross-validation group: the artist where the table knows one, else the clip itself."""
+    artists = clips["artist"] if "artist" in clips else pd.Series("", index=clips.index)
+    return {c: f"artist:{a}" if isinstance(a, str) and a.strip() else f"clip:{c}"
+            for c, a in zip(clips["clip_id"], artists.fillna(""))}
+
+
 @dataclass
 class ClassicalResult:
-    """Every tuned model with its validation scores; ``best`` wins on validation ROC-AUC."""
+    """Every tuned model with its validation scores; ``best`` wins on validation ROC-AUC.
+
+    Without a validation split ``validation`` is empty and ``best`` wins on clip-level cross-validated ROC-AUC.
+    """
 
     fitted: dict[str, classical.Fitted]
     validation: dict[str, Scores]
     best: str
 
 
-def train_classical(train: Split, val: Split, cfg: Config) -> ClassicalResult:
-    """Tune each configured model on train (grouped CV) and pick the best on validation."""
+def train_classical(train: Split, val: Split | None, cfg: Config, progress: bool = True) -> ClassicalResult:
+    """Tune each configured model on train (grouped, clip-level CV) and pick the best on validation."""
     fitted, scores = {}, {}
+    n_classes = int(train.y.max()) + 1
     for name in cfg.classical.models:
-        fitted[name] = classical.fit_model(name, train.X, train.y, train.clips, cfg.classical, n_jobs=cfg.workers)
-        scores[name] = val.clip_scores(fitted[name].model.predict_proba(val.X))
-    best = max(scores, key=lambda n: (scores[n].roc_auc, scores[n].accuracy))
+        fitted[name] = classical.fit_model(name, train.X, train.y, train.clips, cfg.classical,
+                                           groups=train.cv_groups, n_jobs=cfg.workers, progress=progress)
+        if val is not None and len(val.y):
+            scores[name] = val.clip_scores(classical.predict_proba(fitted[name].model, val.X, n_classes))
+    if scores:
+        best = max(scores, key=lambda n: (scores[n].roc_auc, scores[n].accuracy))
+    else:
+        best = max(fitted, key=lambda n: fitted[n].cv_roc_auc)
     return ClassicalResult(fitted, scores, best)
 
 

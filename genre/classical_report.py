@@ -1,0 +1,127 @@
+"""The classical models' report, measured on clips: for every model the macro one-vs-rest ROC-AUC with a bootstrap
+95% interval, accuracy, macro-F1, per-class precision/recall/F1/support, the confusion matrix, ROC curves (one PNG
+per model and one comparing all) and fit time, written as Markdown and HTML."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genre.atomic import write_text
+from genre.classical import Fitted, predict_proba
+from genre.config import ClassicalConfig
+from genre.metrics import Scores, bootstrap_roc_auc, clip_truth, per_class, score
+from genre.report import markdown_table, plot_confusion, plot_roc, plot_roc_classes
+from genre.train import ClassicalResult, Split
+
+
+@dataclass
+class ModelReport:
+    """One model's clip-level results on the measured split."""
+
+    name: str
+    scores: Scores
+    ci: tuple[float, float]
+    per_class: pd.DataFrame
+    probs: np.ndarray
+    fitted: Fitted
+
+    def row(self, chosen: bool) -> dict[str, object]:
+        s = self.scores
+        return {"model": self.name, "roc_auc": round(s.roc_auc, 4), "ci95_low": round(self.ci[0], 4),
+                "ci95_high": round(self.ci[1], 4), "accuracy": round(s.accuracy, 4), "macro_f1": round(s.macro_f1, 4),
+                "cv_roc_auc": round(self.fitted.cv_roc_auc, 4), "fit_seconds": round(self.fitted.fit_seconds, 2),
+                "clips": s.n_clips, "chosen": "yes" if chosen else ""}
+
+
+@dataclass
+class ClassicalReport:
+    """Every classical model measured on one split (``truth``: its clip labels), and the one chosen."""
+
+    title: str
+    split: str
+    labels: list[str]
+    models: dict[str, ModelReport]
+    best: str
+    basis: str
+    truth: np.ndarray
+    files: list[Path] = field(default_factory=list)
+
+    def rows(self) -> list[dict[str, object]]:
+        """One row per model: the Prefect table artifact and metrics.csv."""
+        return [m.row(name == self.best) for name, m in self.models.items()]
+
+    def markdown(self) -> str:
+        parts = [f"# {self.title}",
+                 f"Chosen model: **{self.best}** ({self.basis}). Metrics on the {self.split} clips (clip = mean of "
+                 "its segment probabilities); ROC-AUC is macro one-vs-rest with a bootstrap 95% interval over clips.",
+                 markdown_table(self.rows()), "![ROC of all models](roc-all.png)"]
+        for name, m in self.models.items():
+            parts += [f"## {name}", f"Parameters: `{m.fitted.params or 'defaults'}`; cross-validated clip ROC-AUC "
+                      f"{m.fitted.cv_roc_auc:.4f} ± {m.fitted.cv_std:.4f}; search and refit {m.fitted.fit_seconds:.1f} s.",
+                      markdown_table(_per_class_rows(m)), "Confusion matrix (rows true, columns predicted):",
+                      markdown_table(_confusion_rows(m, self.labels)),
+                      f"![ROC {name}](roc-{name}.png) ![confusion {name}](confusion-{name}.png)"]
+        return "\n\n".join(parts) + "\n"
+
+    def html(self) -> str:
+        esc = html.escape
+        body = [f"<h1>{esc(self.title)}</h1>",
+                f"<p>Chosen model: <b>{esc(self.best)}</b> ({esc(self.basis)}). Metrics on the {esc(self.split)} "
+                "clips; ROC-AUC is macro one-vs-rest with a bootstrap 95% interval over clips.</p>",
+                pd.DataFrame(self.rows()).to_html(index=False), '<img src="roc-all.png" alt="ROC of all models">']
+        for name, m in self.models.items():
+            body += [f"<h2>{esc(name)}</h2>", f"<p>Parameters: <code>{esc(str(m.fitted.params or 'defaults'))}"
+                     f"</code>; cross-validated clip ROC-AUC {m.fitted.cv_roc_auc:.4f}; search and refit "
+                     f"{m.fitted.fit_seconds:.1f} s.</p>",
+                     pd.DataFrame(_per_class_rows(m)).to_html(index=False),
+                     pd.DataFrame(_confusion_rows(m, self.labels)).to_html(index=False),
+                     f'<img src="roc-{esc(name)}.png" alt="ROC {esc(name)}">'
+                     f'<img src="confusion-{esc(name)}.png" alt="confusion {esc(name)}">']
+        style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}" \
+                "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}"
+        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(self.title)}</title>"
+                f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """report.md, report.html, metrics.csv and the PNGs into ``out_dir`` (each written atomically)."""
+        out = Path(out_dir)
+        truth = self.truth
+        files = [plot_roc(truth, {n: m.probs for n, m in self.models.items()}, self.labels, out / "roc-all.png",
+                          f"ROC (macro one-vs-rest, {self.split} clips)")]
+        for name, m in self.models.items():
+            files.append(plot_roc_classes(truth, m.probs, self.labels, out / f"roc-{name}.png",
+                                          f"{name}: one-vs-rest ROC, {self.split} clips"))
+            files.append(plot_confusion(m.scores.confusion, self.labels, out / f"confusion-{name}.png",
+                                        f"{name}, {self.split} clips"))
+        for target, text in ((out / "report.md", self.markdown()), (out / "report.html", self.html()),
+                             (out / "metrics.csv", pd.DataFrame(self.rows()).to_csv(index=False))):
+            write_text(target, text)
+            files.append(target)
+        self.files = files
+        return files
+
+
+def _per_class_rows(m: ModelReport) -> list[dict[str, object]]:
+    return [{"class": label, "precision": round(float(r.precision), 3), "recall": round(float(r.recall), 3),
+             "f1": round(float(r.f1), 3), "support": int(r.support)} for label, r in m.per_class.iterrows()]
+
+
+def _confusion_rows(m: ModelReport, labels: list[str]) -> list[dict[str, object]]:
+    return [{"true": label, **{p: int(v) for p, v in zip(labels, row)}} for label, row in zip(labels, m.scores.confusion)]
+
+
+def build_report(result: ClassicalResult, split: Split, split_name: str, labels: list[str], cfg: ClassicalConfig,
+                 title: str = "Classical models") -> ClassicalReport:
+    """Measure every fitted model on the clips of ``split``."""
+    models = {}
+    for name, fitted in result.fitted.items():
+        y, probs = clip_truth(predict_proba(fitted.model, split.X, len(labels)), split.y, split.clips)
+        models[name] = ModelReport(name, score(y, probs), bootstrap_roc_auc(y, probs, cfg.bootstrap, cfg.seed),
+                                   per_class(y, probs, labels), probs, fitted)
+    basis = "best validation ROC-AUC" if result.validation else "best cross-validated ROC-AUC"
+    return ClassicalReport(title, split_name, labels, models, result.best, basis, y)
