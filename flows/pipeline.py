@@ -16,6 +16,7 @@ from flows.validate import validate, validate_features_task
 from genre import registry
 from genre.atomic import write_json
 from genre.catalog import Catalog, clips
+from genre.classical_report import build_report
 from genre.config import Config, load_config
 from genre.demo import make_demo_dataset
 from genre.evaluate import Evaluation, champion_auc, evaluate
@@ -24,7 +25,7 @@ from genre.gate import Decision, decide
 from genre.predictor import Predictor
 from genre.split import fingerprint, freeze
 from genre.store import BlobStore
-from genre.train import ClassicalResult, Split, train_classical, train_cnn
+from genre.train import ClassicalResult, Split, cv_groups, train_classical, train_cnn
 
 
 @task(name="features")
@@ -51,12 +52,17 @@ def split_task(table, cfg: Config) -> dict[str, str]:
 
 
 @task(name="train-classical")
-def train_classical_task(train: Split, val: Split, cfg: Config) -> ClassicalResult:
+def train_classical_task(train: Split, val: Split, labels: list[str], cfg: Config, run_dir: Path) -> ClassicalResult:
     result = train_classical(train, val, cfg)
     for name, s in result.validation.items():
         f = result.fitted[name]
         print(f"{name:<14} cv ROC-AUC {f.cv_roc_auc:.4f}  validation ROC-AUC {s.roc_auc:.4f}  ({f.fit_seconds:.1f} s)")
     print(f"best classical model: {result.best}")
+    report = build_report(result, val, "validation", labels, cfg.classical, title="Classical models (validation)")
+    report.write(run_dir / "classical")
+    create_table_artifact(key="genre-classical-models", table=report.rows(),
+                          description=f"classical models on validation clips; chosen: {result.best}; "
+                                      f"report: {run_dir / 'classical' / 'report.html'}")
     return result
 
 
@@ -130,9 +136,10 @@ def genre_pipeline(data: str | None = None, config: str | None = None, home: str
     with watch.stage("validate-features"):
         profile = validate_features_task(fs, assignment, cfg, run_dir)
     labels = sorted(table["label"].unique())
-    train, val, test = (Split.of(fs, assignment, name, labels) for name in ("train", "validation", "test"))
+    groups = cv_groups(table)
+    train, val, test = (Split.of(fs, assignment, name, labels, groups) for name in ("train", "validation", "test"))
     with watch.stage("train-classical"):
-        result = train_classical_task(train, val, cfg)
+        result = train_classical_task(train, val, labels, cfg, run_dir)
     with watch.stage("train-vgg16"):
         trained = train_cnn_task(train, val, len(labels), cfg)
     with watch.stage("evaluate"):

@@ -68,7 +68,7 @@ def grouped_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -
     counts = {k: len(np.unique(groups[y == k])) for k in np.unique(y)}
     rarest = min(counts, key=counts.get)
     if counts[rarest] < 2:
-        raise ValueError(f"class {rarest!r} has {counts[rarest]} clip(s) in training: grouped cross-validation "
+        raise ValueError(f"class {rarest} has {counts[rarest]} clip(s) in training: grouped cross-validation "
                          "needs at least 2 clips (groups) per class; add clips or drop the class")
     k = min(n_splits, counts[rarest])
     return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups))

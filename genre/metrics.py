@@ -64,27 +64,26 @@ def score(y: np.ndarray, probs: np.ndarray) -> Scores:
     )
 
 
+def rank_macro_auc(y: np.ndarray, probs: np.ndarray) -> float:
+    """:func:`macro_roc_auc` from ranks (Mann-Whitney form, ties averaged): the same value, fast enough to bootstrap.
+
+    NaN when no class has both positives and negatives in ``y``.
+    """
+    ranks = rankdata(probs, axis=0)
+    aucs = []
+    for k in range(probs.shape[1]):
+        pos = y == k
+        n_pos = int(pos.sum())
+        if 0 < n_pos < len(y):
+            aucs.append((ranks[pos, k].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(y) - n_pos)))
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
 def bootstrap_roc_auc(y: np.ndarray, probs: np.ndarray, n: int = 1000, seed: int = 0,
                       level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the macro one-vs-rest ROC-AUC, resampling clips with replacement.
-
-    Each class's AUC comes from ranks (the Mann-Whitney form, ties averaged), which equals ``roc_auc_score``;
-    resamples where a class lacks positives or negatives leave that class out, as :func:`macro_roc_auc` does.
-    """
+    """Percentile bootstrap interval of the macro one-vs-rest ROC-AUC, resampling clips with replacement."""
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(y), size=(n, len(y)))
-    aucs = np.full(n, np.nan)
-    for b, rows in enumerate(draws):
-        yb, pb = y[rows], probs[rows]
-        ranks = rankdata(pb, axis=0)
-        per_class = []
-        for k in range(probs.shape[1]):
-            pos = yb == k
-            n_pos = int(pos.sum())
-            if 0 < n_pos < len(yb):
-                per_class.append((ranks[pos, k].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(yb) - n_pos)))
-        if per_class:
-            aucs[b] = np.mean(per_class)
+    aucs = np.array([rank_macro_auc(y[rows], probs[rows]) for rows in rng.integers(0, len(y), size=(n, len(y)))])
     aucs = aucs[~np.isnan(aucs)]
     if not len(aucs):
         raise ValueError("no bootstrap resample held two classes: too few clips for an interval")

@@ -1,0 +1,34 @@
+"""The Prefect train-classical task posts the classical models' table artifact and writes their report."""
+
+from __future__ import annotations
+
+from tests.test_classical_models import segments, small_config
+
+
+def test_train_classical_task_posts_a_table_artifact(tmp_path):
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.pipeline import train_classical_task
+
+    train, val = segments(18, 3, 3, seed=0, prefix="tr"), segments(9, 3, 3, seed=1, prefix="va")
+    cfg = small_config(tmp_path, models=("logreg", "svm"))
+    run_dir = tmp_path / "run"
+
+    @flow
+    def classical_only():
+        return train_classical_task(train, val, ["a", "b", "c"], cfg, run_dir)
+
+    with prefect_test_harness():
+        result = classical_only()
+        with get_client(sync_client=True) as client:
+            artifacts = client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["genre-classical-models"])))
+    assert len(artifacts) == 1 and artifacts[0].type == "table"
+    rows = artifacts[0].data if isinstance(artifacts[0].data, list) else __import__("json").loads(artifacts[0].data)
+    assert [r["model"] for r in rows] == ["logreg", "svm"]
+    assert [r["model"] for r in rows if r["chosen"] == "yes"] == [result.best]
+    assert {"roc_auc", "ci95_low", "ci95_high", "accuracy", "macro_f1", "fit_seconds"} <= set(rows[0])
+    assert (run_dir / "classical" / "report.html").is_file() and (run_dir / "classical" / "roc-all.png").is_file()
