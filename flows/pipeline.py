@@ -57,6 +57,8 @@ def train_classical_task(train: Split, val: Split, labels: list[str], cfg: Confi
     for name, s in result.validation.items():
         f = result.fitted[name]
         print(f"{name:<14} cv ROC-AUC {f.cv_roc_auc:.4f}  validation ROC-AUC {s.roc_auc:.4f}  ({f.fit_seconds:.1f} s)")
+    for name, reason in result.skipped.items():
+        print(f"{name:<14} skipped: {reason}")
     print(f"best classical model: {result.best}")
     report = build_report(result, val, "validation", labels, cfg.classical, title="Classical models (validation)")
     report.write(run_dir / "classical")

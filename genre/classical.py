@@ -46,13 +46,13 @@ def make_model(name: str, seed: int) -> tuple[Pipeline, dict[str, Any]]:
         space = {"clf__C": loguniform(1e-3, 1e1)}
     elif name == "random_forest":
         est = RandomForestClassifier(random_state=seed, n_jobs=1)
-        space = {"clf__n_estimators": randint(200, 600), "clf__max_features": ["sqrt", "log2", 0.25],
+        space = {"clf__n_estimators": randint(150, 500), "clf__max_features": ["sqrt", "log2", 0.25],
                  "clf__max_depth": [None, 12, 24], "clf__min_samples_leaf": randint(1, 4)}
     elif name == "xgboost":
         from xgboost import XGBClassifier
 
         est = XGBClassifier(tree_method="hist", random_state=seed, n_jobs=1, eval_metric="mlogloss")
-        space = {"clf__n_estimators": randint(150, 500), "clf__max_depth": randint(2, 7),
+        space = {"clf__n_estimators": randint(100, 400), "clf__max_depth": randint(2, 7),
                  "clf__learning_rate": loguniform(0.02, 0.3), "clf__subsample": uniform(0.6, 0.4),
                  "clf__colsample_bytree": uniform(0.3, 0.6), "clf__min_child_weight": loguniform(0.5, 5)}
     else:
@@ -101,7 +101,10 @@ def fit_pipeline(model: Pipeline, X: np.ndarray, y: np.ndarray, groups: np.ndarr
     if cfg.imbalance == "balanced":
         params["clf__sample_weight"] = compute_sample_weight("balanced", y)
     if isinstance(model.named_steps["clf"], CalibratedClassifierCV):
-        model.set_params(clf__cv=grouped_folds(y, groups, cfg.calibration_folds, seed))
+        try:
+            model.set_params(clf__cv=grouped_folds(y, groups, cfg.calibration_folds, seed))
+        except ValueError as exc:
+            raise ValueError(f"SVM probability calibration: {exc}") from exc
     return model.fit(X, y, **params)
 
 
@@ -161,9 +164,6 @@ def fit_model(name: str, X: np.ndarray, y: np.ndarray, clips: np.ndarray, cfg: C
     scores = scores.reshape(len(candidates), len(folds))
     means = scores.mean(axis=1)
     best = int(np.argmax(means))  # ties go to the earlier candidate, the defaults first
-    final = clone(model).set_params(**candidates[best])
-    if name in ("random_forest", "xgboost"):
-        final.set_params(clf__n_jobs=n_jobs)
-    final = fit_pipeline(final, X, y, groups, cfg, cfg.seed)
+    final = fit_pipeline(clone(model).set_params(**candidates[best]), X, y, groups, cfg, cfg.seed)
     return Fitted(name, final, float(means[best]), candidates[best], time.perf_counter() - start,
                   cv_std=float(scores[best].std()), candidates=list(zip(candidates, means.round(6).tolist())))

@@ -49,6 +49,7 @@ class ClassicalReport:
     best: str
     basis: str
     truth: np.ndarray
+    skipped: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, object]]:
@@ -59,7 +60,7 @@ class ClassicalReport:
         parts = [f"# {self.title}",
                  f"Chosen model: **{self.best}** ({self.basis}). Metrics on the {self.split} clips (clip = mean of "
                  "its segment probabilities); ROC-AUC is macro one-vs-rest with a bootstrap 95% interval over clips.",
-                 markdown_table(self.rows()), "![ROC of all models](roc-all.png)"]
+                 markdown_table(self.rows()), *self._skipped_lines(), "![ROC of all models](roc-all.png)"]
         for name, m in self.models.items():
             parts += [f"## {name}", f"Parameters: `{m.fitted.params or 'defaults'}`; cross-validated clip ROC-AUC "
                       f"{m.fitted.cv_roc_auc:.4f} ± {m.fitted.cv_std:.4f}; search and refit {m.fitted.fit_seconds:.1f} s.",
@@ -73,7 +74,8 @@ class ClassicalReport:
         body = [f"<h1>{esc(self.title)}</h1>",
                 f"<p>Chosen model: <b>{esc(self.best)}</b> ({esc(self.basis)}). Metrics on the {esc(self.split)} "
                 "clips; ROC-AUC is macro one-vs-rest with a bootstrap 95% interval over clips.</p>",
-                pd.DataFrame(self.rows()).to_html(index=False), '<img src="roc-all.png" alt="ROC of all models">']
+                pd.DataFrame(self.rows()).to_html(index=False),
+                *(f"<p>{esc(line)}</p>" for line in self._skipped_lines()), '<img src="roc-all.png" alt="ROC of all models">']
         for name, m in self.models.items():
             body += [f"<h2>{esc(name)}</h2>", f"<p>Parameters: <code>{esc(str(m.fitted.params or 'defaults'))}"
                      f"</code>; cross-validated clip ROC-AUC {m.fitted.cv_roc_auc:.4f}; search and refit "
@@ -86,6 +88,9 @@ class ClassicalReport:
                 "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}"
         return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(self.title)}</title>"
                 f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+    def _skipped_lines(self) -> list[str]:
+        return [f"Skipped {name}: {reason}" for name, reason in self.skipped.items()]
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """report.md, report.html, metrics.csv and the PNGs into ``out_dir`` (each written atomically)."""
@@ -124,4 +129,4 @@ def build_report(result: ClassicalResult, split: Split, split_name: str, labels:
         models[name] = ModelReport(name, score(y, probs), bootstrap_roc_auc(y, probs, cfg.bootstrap, cfg.seed),
                                    per_class(y, probs, labels), probs, fitted)
     basis = "best validation ROC-AUC" if result.validation else "best cross-validated ROC-AUC"
-    return ClassicalReport(title, split_name, labels, models, result.best, basis, y)
+    return ClassicalReport(title, split_name, labels, models, result.best, basis, y, result.skipped)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -67,27 +67,39 @@ class ClassicalResult:
     """Every tuned model with its validation scores; ``best`` wins on validation ROC-AUC.
 
     Without a validation split ``validation`` is empty and ``best`` wins on clip-level cross-validated ROC-AUC.
+    ``skipped`` names the models that could not be trained on this data, with the reason.
     """
 
     fitted: dict[str, classical.Fitted]
     validation: dict[str, Scores]
     best: str
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def train_classical(train: Split, val: Split | None, cfg: Config, progress: bool = True) -> ClassicalResult:
-    """Tune each configured model on train (grouped, clip-level CV) and pick the best on validation."""
-    fitted, scores = {}, {}
+    """Tune each configured model on train (grouped, clip-level CV) and pick the best on validation.
+
+    A model that cannot be trained on this data (e.g. too few clips of a class to calibrate the SVM on grouped
+    folds) is skipped with its reason and the others go on; it is an error only when every model fails.
+    """
+    fitted, scores, skipped = {}, {}, {}
     n_classes = int(train.y.max()) + 1
     for name in cfg.classical.models:
-        fitted[name] = classical.fit_model(name, train.X, train.y, train.clips, cfg.classical,
-                                           groups=train.cv_groups, n_jobs=cfg.workers, progress=progress)
+        try:
+            fitted[name] = classical.fit_model(name, train.X, train.y, train.clips, cfg.classical,
+                                               groups=train.cv_groups, n_jobs=cfg.workers, progress=progress)
+        except ValueError as exc:
+            skipped[name] = str(exc)
+            continue
         if val is not None and len(val.y):
             scores[name] = val.clip_scores(classical.predict_proba(fitted[name].model, val.X, n_classes))
+    if not fitted:
+        raise ValueError("no classical model could be trained: " + "; ".join(f"{n}: {r}" for n, r in skipped.items()))
     if scores:
         best = max(scores, key=lambda n: (scores[n].roc_auc, scores[n].accuracy))
     else:
         best = max(fitted, key=lambda n: fitted[n].cv_roc_auc)
-    return ClassicalResult(fitted, scores, best)
+    return ClassicalResult(fitted, scores, best, skipped)
 
 
 def train_cnn(train: Split, val: Split, n_classes: int, cfg: Config) -> cnn.TrainedCNN:

@@ -81,6 +81,18 @@ def test_too_few_clips_per_class_is_a_clear_error():
         classical.grouped_folds(data.y[keep], data.clips[keep], 3, seed=0)
 
 
+def test_a_model_that_cannot_be_trained_is_skipped_with_its_reason(tmp_path):
+    data = segments(14, 3, 3, seed=6)  # class 2 has clips 2, 5, 8, 11: keep two of them
+    keep = ~np.isin(data.clips, ["c008", "c011"])
+    train = Split(X=data.X[keep], mels=data.mels[keep], y=data.y[keep], clips=data.clips[keep])
+    result = train_classical(train, None, small_config(tmp_path, models=("svm", "logreg"), cv_folds=2),
+                             progress=False)
+    assert list(result.fitted) == ["logreg"] and result.best == "logreg"
+    assert "SVM probability calibration: class 2 has 1 clip(s)" in result.skipped["svm"]
+    with pytest.raises(ValueError, match="no classical model could be trained: svm: SVM probability calibration"):
+        train_classical(train, None, small_config(tmp_path, models=("svm",), cv_folds=2), progress=False)
+
+
 @pytest.mark.parametrize("mode", ["oversample", "undersample"])
 def test_resampling_balances_training_rows_only(mode):
     y = np.array([0] * 12 + [1] * 4 + [2] * 6)
