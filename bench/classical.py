@@ -58,8 +58,8 @@ def outer_cv(data: Split, n_classes: int, configs: dict[str, Config], folds: int
 
 def table(data: Split, runs: dict[str, dict], title: str) -> str:
     """Markdown: clip-level ROC-AUC and accuracy of every model, defaults vs tuned, with ratios."""
-    lines = [f"#### {title}", "", "| model | ROC-AUC defaults | ROC-AUC tuned | ratio | accuracy defaults | "
-             "accuracy tuned | ratio |", "|---|---|---|---|---|---|---|"]
+    header = "| model | ROC-AUC defaults | ROC-AUC tuned | ratio | accuracy defaults | accuracy tuned | ratio |"
+    lines = [f"#### {title}", "", header, "|---|---|---|---|---|---|---|"]
     base, tuned = runs["defaults"], runs["tuned"]
     for name in base["probs"]:
         a, b = (score(*clip_truth(r["probs"][name], data.y, data.clips)) for r in (base, tuned))
@@ -67,8 +67,8 @@ def table(data: Split, runs: dict[str, dict], title: str) -> str:
                      f"{b.roc_auc / a.roc_auc:.3f} | {a.accuracy:.4f} | {b.accuracy:.4f} | "
                      f"{b.accuracy / a.accuracy:.3f} |")
     lines += ["", f"Winners per fold: defaults {', '.join(base['winners'])}; tuned {', '.join(tuned['winners'])}.",
-              f"Time (all folds, search + refits): defaults {base['seconds']:.0f} s, tuned {tuned['seconds']:.0f} s "
-              f"({tuned['seconds'] / base['seconds']:.1f}x)."]
+              (f"Time (all folds, search + refits): defaults {base['seconds']:.0f} s, tuned {tuned['seconds']:.0f} s "
+               f"({tuned['seconds'] / base['seconds']:.1f}x).")]
     return "\n".join(lines)
 
 

@@ -56,41 +56,44 @@ class ClassicalReport:
         """One row per model: the Prefect table artifact and metrics.csv."""
         return [m.row(name == self.best) for name, m in self.models.items()]
 
+    def _summary(self) -> str:
+        return (f"Chosen model: {self.best} ({self.basis}). Metrics on the {self.split} clips (a clip is the mean of "
+                "its segment probabilities); ROC-AUC is macro one-vs-rest with a bootstrap 95% interval over clips.")
+
+    def _notes(self) -> list[str]:
+        return [f"Skipped {name}: {reason}" for name, reason in self.skipped.items()]
+
+    @staticmethod
+    def _about(m: ModelReport) -> str:
+        f = m.fitted
+        return (f"Parameters: {f.params or 'defaults'}; cross-validated clip ROC-AUC {f.cv_roc_auc:.4f} "
+                f"± {f.cv_std:.4f}; search and refit {f.fit_seconds:.1f} s.")
+
     def markdown(self) -> str:
-        parts = [f"# {self.title}",
-                 f"Chosen model: **{self.best}** ({self.basis}). Metrics on the {self.split} clips (clip = mean of "
-                 "its segment probabilities); ROC-AUC is macro one-vs-rest with a bootstrap 95% interval over clips.",
-                 markdown_table(self.rows()), *self._skipped_lines(), "![ROC of all models](roc-all.png)"]
+        parts = [f"# {self.title}", self._summary(), markdown_table(self.rows()), *self._notes(),
+                 "![ROC of all models](roc-all.png)"]
         for name, m in self.models.items():
-            parts += [f"## {name}", f"Parameters: `{m.fitted.params or 'defaults'}`; cross-validated clip ROC-AUC "
-                      f"{m.fitted.cv_roc_auc:.4f} ± {m.fitted.cv_std:.4f}; search and refit {m.fitted.fit_seconds:.1f} s.",
-                      markdown_table(_per_class_rows(m)), "Confusion matrix (rows true, columns predicted):",
-                      markdown_table(_confusion_rows(m, self.labels)),
+            parts += [f"## {name}", self._about(m), markdown_table(_per_class_rows(m)),
+                      "Confusion matrix (rows true, columns predicted):", markdown_table(_confusion_rows(m, self.labels)),
                       f"![ROC {name}](roc-{name}.png) ![confusion {name}](confusion-{name}.png)"]
         return "\n\n".join(parts) + "\n"
 
     def html(self) -> str:
         esc = html.escape
-        body = [f"<h1>{esc(self.title)}</h1>",
-                f"<p>Chosen model: <b>{esc(self.best)}</b> ({esc(self.basis)}). Metrics on the {esc(self.split)} "
-                "clips; ROC-AUC is macro one-vs-rest with a bootstrap 95% interval over clips.</p>",
-                pd.DataFrame(self.rows()).to_html(index=False),
-                *(f"<p>{esc(line)}</p>" for line in self._skipped_lines()), '<img src="roc-all.png" alt="ROC of all models">']
+        body = [f"<h1>{esc(self.title)}</h1>", f"<p>{esc(self._summary())}</p>",
+                pd.DataFrame(self.rows()).to_html(index=False), *(f"<p>{esc(n)}</p>" for n in self._notes()),
+                '<img src="roc-all.png" alt="ROC of all models">']
         for name, m in self.models.items():
-            body += [f"<h2>{esc(name)}</h2>", f"<p>Parameters: <code>{esc(str(m.fitted.params or 'defaults'))}"
-                     f"</code>; cross-validated clip ROC-AUC {m.fitted.cv_roc_auc:.4f}; search and refit "
-                     f"{m.fitted.fit_seconds:.1f} s.</p>",
+            body += [f"<h2>{esc(name)}</h2>", f"<p>{esc(self._about(m))}</p>",
                      pd.DataFrame(_per_class_rows(m)).to_html(index=False),
+                     "<p>Confusion matrix (rows true, columns predicted):</p>",
                      pd.DataFrame(_confusion_rows(m, self.labels)).to_html(index=False),
-                     f'<img src="roc-{esc(name)}.png" alt="ROC {esc(name)}">'
+                     f'<img src="roc-{esc(name)}.png" alt="ROC {esc(name)}">',
                      f'<img src="confusion-{esc(name)}.png" alt="confusion {esc(name)}">']
-        style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}" \
-                "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}"
+        style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+                 "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}")
         return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(self.title)}</title>"
                 f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
-
-    def _skipped_lines(self) -> list[str]:
-        return [f"Skipped {name}: {reason}" for name, reason in self.skipped.items()]
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """report.md, report.html, metrics.csv and the PNGs into ``out_dir`` (each written atomically)."""
@@ -117,7 +120,8 @@ def _per_class_rows(m: ModelReport) -> list[dict[str, object]]:
 
 
 def _confusion_rows(m: ModelReport, labels: list[str]) -> list[dict[str, object]]:
-    return [{"true": label, **{p: int(v) for p, v in zip(labels, row)}} for label, row in zip(labels, m.scores.confusion)]
+    return [{"true": label, **{p: int(v) for p, v in zip(labels, row)}}
+            for label, row in zip(labels, m.scores.confusion)]
 
 
 def build_report(result: ClassicalResult, split: Split, split_name: str, labels: list[str], cfg: ClassicalConfig,

@@ -53,7 +53,8 @@ def read_table(path: str | Path, label_column: str, group_column: str | None = N
         raise TableError(f"{path}: unsupported table type {suffix!r}; give a .csv or .parquet file")
     for role, column in (("label", label_column), ("group", group_column)):
         if column is not None and column not in frame:
-            raise TableError(f"{path}: no {role} column {column!r}; its columns are: {', '.join(map(str, frame.columns))}")
+            columns = ", ".join(map(str, frame.columns))
+            raise TableError(f"{path}: no {role} column {column!r}; its columns are: {columns}")
     if frame.empty:
         raise TableError(f"{path}: the table has no rows")
     for column in filter(None, (label_column, group_column)):

@@ -12,7 +12,6 @@ import pytest
 from genre.cli import main
 from genre.config import load_config
 from genre.feature_table import TableError, read_table, train_table
-
 from tests.conftest import SHARED_DATA
 
 GTZAN_FEATURES = SHARED_DATA / "gtzan-features" / "features_30_sec.csv"
@@ -85,8 +84,8 @@ def test_parquet_with_a_test_table_and_undersampling(tmp_path):
 def test_bad_tables_give_clear_errors(tmp_path, capsys):
     good = feature_frame(12, 1)
     cases = {
-        "nan.csv": (good.assign(f2=good["f2"].where(good.index != 4)), "column 'f2' has 1 missing or infinite "
-                                                                      "value(s), first at row 4"),
+        "nan.csv": (good.assign(f2=good["f2"].where(good.index != 4)),
+                    "column 'f2' has 1 missing or infinite value(s), first at row 4"),
         "nolabel.csv": (good.drop(columns="genre"), "no label column 'genre'; its columns are: clip"),
         "single.csv": (good.assign(genre="rock"), "single class ('rock'); a classifier needs at least two"),
         "nolabelvalue.csv": (good.assign(genre=good["genre"].where(good.index != 2)), "column 'genre' is empty in 1"),
