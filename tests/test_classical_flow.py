@@ -10,11 +10,10 @@ from tests.test_classical_models import segments, small_config
 
 
 @pytest.mark.slow
-def test_train_classical_task_posts_a_table_artifact(tmp_path):
+def test_train_classical_task_posts_a_table_artifact(prefect_api, tmp_path):
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-    from prefect.testing.utilities import prefect_test_harness
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     from flows.pipeline import train_classical_task
 
@@ -26,11 +25,12 @@ def test_train_classical_task_posts_a_table_artifact(tmp_path):
     def classical_only():
         return train_classical_task(train, val, ["a", "b", "c"], cfg, run_dir)
 
-    with prefect_test_harness():
-        result = classical_only()
-        with get_client(sync_client=True) as client:
-            artifacts = client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["genre-classical-models"])))
+    state = classical_only(return_state=True)
+    result = state.result()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["genre-classical-models"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     assert len(artifacts) == 1 and artifacts[0].type == "table"
     rows = json.loads(artifacts[0].data)  # Prefect stores a table artifact as JSON text
     assert [r["model"] for r in rows] == ["logreg", "svm"]
