@@ -20,6 +20,7 @@ EPILOG = """examples:
   genre ingest manifest urls.csv --parallel 8  # download url,label[,start,end] rows with yt-dlp
   genre ingest audioset eval_segments.csv --per-genre 50
   genre run --set cnn.epochs=2 --set classical.search_iterations=8
+  genre run --dask-address tcp://10.0.0.5:8786 # feature extraction on an existing Dask cluster
   genre validate                              # re-validate the ingested data; Data Docs in runs/
   genre predict song.wav other.mp3            # classify with the champion model
   genre serve --port 3000                     # POST /classify with an audio upload
@@ -69,7 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _prefect_env()
     from flows.pipeline import genre_pipeline
 
-    summary = genre_pipeline(data=args.data, config=args.config, home=_home(args), overrides=_overrides(args.set))
+    summary = genre_pipeline(data=args.data, config=args.config, home=_home(args), overrides=_overrides(args.set),
+                             dask_address=args.dask_address, dask_local=args.dask_local or None)
     print(json.dumps({k: summary[k] for k in ("test", "promoted", "decision")}, indent=2))
     return 0
 
@@ -182,6 +184,13 @@ def parser() -> argparse.ArgumentParser:
                                      "winner with BentoML. Uses Prefect's local API unless PREFECT_API_URL is set.")
     run.add_argument("--data", help="folder laid out as <root>/<genre>/<clip>; default: the SYNTHETIC demo set")
     _config_args(run, "cnn.epochs=2")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--dask-address", metavar="tcp://HOST:PORT",
+                       help="run the feature tasks on this existing Dask cluster (workers need the genre package "
+                            "and the same GENRE_HOME on a shared filesystem); default: a local process pool with "
+                            "one process per core (--set workers=N)")
+    where.add_argument("--dask-local", action="store_true",
+                       help="run the feature tasks on a temporary local Dask cluster of `workers` processes")
     run.set_defaults(func=cmd_run)
 
     ing = sub.add_parser("ingest", help="bring audio into the store and catalog (folder | manifest | audioset)",
