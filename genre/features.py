@@ -62,10 +62,10 @@ _FRAME_BLOCKS: tuple[tuple[str, str, str, str], ...] = (
     ("chroma", "12", "energy share in [0, 1]", "chroma (C, C#, ..., B), each frame scaled to a maximum of 1"),
 )
 _CLIP_COLUMNS = (
-    Column("abs_mean", "amplitude (full scale = 1)", "mean of |y| over the segment's samples"),
-    Column("abs_std", "amplitude (full scale = 1)", "standard deviation of |y|"),
-    Column("abs_skew", "1", "skewness of |y| (biased, as scipy.stats.skew)"),
-    Column("abs_kurtosis", "1", "excess kurtosis of |y| (Fisher, biased, as scipy.stats.kurtosis)"),
+    Column("abs_mean", "amplitude (full scale = 1)", "mean of the absolute sample value over the segment"),
+    Column("abs_std", "amplitude (full scale = 1)", "standard deviation of the absolute sample value"),
+    Column("abs_skew", "1", "skewness of the absolute sample value (biased, as scipy.stats.skew)"),
+    Column("abs_kurtosis", "1", "excess kurtosis of the absolute sample value (Fisher, biased, as scipy.stats.kurtosis)"),
     Column("tempo", "beats per minute", "tempo estimated from the segment's onset-strength envelope"),
 )
 _PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")

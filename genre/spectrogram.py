@@ -21,11 +21,15 @@ def _lut(cmap: str) -> np.ndarray:
     return (colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 
 
-def to_rgb(mel_db: np.ndarray, size: int, top_db: float = 80.0, cmap: str = "magma") -> np.ndarray:
-    """(n_mels, frames) dB in [-top_db, 0] -> (size, size, 3) uint8, low frequencies at the bottom."""
-    level = np.clip((mel_db.astype(np.float32) + top_db) / top_db, 0.0, 1.0)
-    rgb = _lut(cmap)[(level[::-1] * 255).astype(np.uint8)]
-    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
+def to_rgb(mel_db: np.ndarray, size: int | tuple[int, int], top_db: float = 80.0, cmap: str = "magma") -> np.ndarray:
+    """(n_mels, frames) dB in [-top_db, 0] -> (height, width, 3) uint8, low frequencies at the bottom.
+
+    ``size`` is the side of a square image or (width, height).
+    """
+    width, height = (size, size) if isinstance(size, int) else size
+    level = np.clip((mel_db.astype(np.float32) + top_db) * (255.0 / top_db), 0.0, 255.0)
+    rgb = _lut(cmap)[level[::-1].astype(np.uint8)]
+    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR))
 
 
 def batch_rgb(mels: np.ndarray, size: int, top_db: float = 80.0) -> np.ndarray:
@@ -36,9 +40,10 @@ def batch_rgb(mels: np.ndarray, size: int, top_db: float = 80.0) -> np.ndarray:
     return out
 
 
-def save_png(mel_db: np.ndarray, path: str | Path, size: int = 256, top_db: float = 80.0) -> Path:
-    """Write one spectrogram as a PNG image, atomically."""
+def save_png(mel_db: np.ndarray, path: str | Path, size: int | tuple[int, int] = 256, top_db: float = 80.0,
+             cmap: str = "magma") -> Path:
+    """Write one spectrogram as a PNG image (fast zlib level 1), atomically."""
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
-        Image.fromarray(to_rgb(mel_db, size, top_db)).save(tmp, format="PNG")
+        Image.fromarray(to_rgb(mel_db, size, top_db, cmap)).save(tmp, format="PNG", compress_level=1)
     return path
