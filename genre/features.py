@@ -143,6 +143,19 @@ def _frequencies(sr: int, n_fft: int) -> np.ndarray:
     return np.linspace(0, sr / 2, 1 + n_fft // 2, dtype=np.float32)[:, None]
 
 
+@lru_cache(maxsize=4)
+def _window(n_fft: int) -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)  # periodic Hann
+
+
+def stft_magnitude(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """(1 + n_fft/2, 1 + len(y)//hop) float32 |STFT|: librosa.stft's centred, zero-padded Hann frames."""
+    from scipy import fft
+
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, n_fft // 2), n_fft)[::hop]
+    return np.ascontiguousarray(np.abs(fft.rfft(frames * _window(n_fft), axis=1)).T)
+
+
 def segment_frames(cfg: FeatureConfig) -> int:
     """Number of STFT frames in one full segment."""
     return 1 + int(round(cfg.segment_seconds * cfg.sample_rate)) // cfg.hop_length
@@ -150,11 +163,9 @@ def segment_frames(cfg: FeatureConfig) -> int:
 
 def analyse(y: np.ndarray, cfg: FeatureConfig) -> Spectra:
     """The clip's one STFT (centred Hann frames of ``n_fft``, hop ``hop_length``)."""
-    import librosa
-
     if len(y) < cfg.n_fft:
         raise ValueError(f"clip of {len(y)} samples is shorter than one FFT window ({cfg.n_fft})")
-    mag = np.abs(librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length)).astype(np.float32, copy=False)
+    mag = stft_magnitude(y, cfg.n_fft, cfg.hop_length)
     segments = segment_bounds(len(y), cfg.sample_rate, cfg.segment_seconds, cfg.segment_overlap)
     return Spectra(y=y, mag=mag, power=mag * mag, segments=segments, cfg=cfg)
 
@@ -177,6 +188,46 @@ def _rolloff(mag: np.ndarray, freq: np.ndarray, share: float = 0.85) -> np.ndarr
     cumulative = np.cumsum(mag, axis=0)
     first = np.argmax(cumulative >= share * cumulative[-1:], axis=0)
     return freq[first, 0][None, :]
+
+
+def _zcr_rms(y: np.ndarray, frame: int, hop: int) -> list[np.ndarray]:
+    """librosa's zero_crossing_rate(y) and rms(y) on centred frames, from running sums instead of framing.
+
+    A crossing is a sign change between neighbouring samples inside a frame (|x| <= 1e-10 counts
+    as zero, zero as positive; the signal edge-padded); RMS uses the zero-padded signal.
+    """
+    pad = frame // 2
+    starts = np.arange(1 + len(y) // hop) * hop
+    edge = np.pad(y, pad, mode="edge")
+    neg = edge < -1e-10
+    crossings = np.concatenate([[0], np.cumsum(neg[1:] != neg[:-1])])  # crossings[i]: those among samples 1..i
+    zcr = (crossings[starts + frame - 1] - crossings[starts]) / frame
+    energy = np.concatenate([[0.0], np.cumsum(np.square(np.pad(y, pad), dtype=np.float64))])
+    rms = np.sqrt(np.maximum(energy[starts + frame] - energy[starts], 0.0) / frame)
+    return [zcr[None, :].astype(np.float32), rms[None, :].astype(np.float32)]
+
+
+def _tuning(power: np.ndarray, sr: int, n_fft: int, fmin: float = 150.0, fmax: float = 4000.0) -> float:
+    """librosa.estimate_tuning(S=power, sr=sr) for chroma, with piptrack's peak picking done only on
+    the bins between fmin and fmax (the only ones it keeps): same result, a third of the work."""
+    import librosa
+
+    freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    band = np.flatnonzero((freqs >= fmin) & (freqs < fmax))
+    lo, hi = band[0], band[-1] + 1
+    s = power[lo - 1:hi + 1]  # one neighbour each side for the 3-bin stencils
+    prev, cur, nxt = s[:-2], s[1:-1], s[2:]
+    curvature, slope = nxt + prev - 2 * cur, (nxt - prev) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(np.abs(slope) < np.abs(curvature), -slope / curvature, 0).astype(power.dtype)
+    masked = np.where(s > 0.1 * power.max(axis=0), s, 0)  # piptrack's threshold relative to each frame's peak
+    peak = (masked[1:-1] > masked[:-2]) & (masked[1:-1] >= masked[2:])
+    rows, cols = np.nonzero(peak)
+    pitch = (lo + rows + shift[rows, cols]) * float(sr) / n_fft
+    mag = cur[rows, cols] + 0.5 * slope[rows, cols] * shift[rows, cols]
+    keep = pitch > 0
+    threshold = np.median(mag[keep]) if keep.any() else 0.0
+    return float(librosa.pitch_tuning(pitch[(mag >= threshold) & keep], resolution=0.01, bins_per_octave=12))
 
 
 def _abs_moments(y: np.ndarray, segments: list[tuple[int, int]]) -> np.ndarray:
@@ -203,15 +254,14 @@ def segment_features(sp: Spectra) -> np.ndarray:
     mel_db = librosa.power_to_db(_mel_basis(sr, n_fft, 128) @ power)  # librosa's default mel for MFCC and onsets
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=cfg.n_mfcc)
     frame_blocks = [
-        librosa.feature.zero_crossing_rate(sp.y, frame_length=n_fft, hop_length=hop),
-        librosa.feature.rms(y=sp.y, frame_length=n_fft, hop_length=hop),
+        *_zcr_rms(sp.y, n_fft, hop),
         *_centroid_bandwidths(mag, freq),
         _rolloff(mag, freq),
         librosa.feature.spectral_flatness(S=power, power=1.0),
         librosa.feature.spectral_contrast(S=mag, sr=sr),
         mfcc,
         librosa.feature.delta(mfcc),
-        librosa.feature.chroma_stft(S=power, sr=sr),
+        librosa.feature.chroma_stft(S=power, sr=sr, tuning=_tuning(power, sr, n_fft)),
     ]
     n_frames = mag.shape[1]
     frames = np.concatenate([b[:, :n_frames] for b in frame_blocks], axis=0)

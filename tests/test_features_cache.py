@@ -135,4 +135,6 @@ def test_png_straight_from_the_array(tmp_path: Path) -> None:
     assert rgb[-1].mean() > rgb[0].mean(), "low frequencies belong at the bottom"
     path = save_png(mel, tmp_path / "img" / "x.png", size=(120, 80))
     with Image.open(path) as img:
-        assert img.format == "PNG" and img.size == (120, 80) and img.mode == "RGB"
+        assert img.format == "PNG" and img.size == (120, 80)
+        np.testing.assert_array_equal(np.asarray(img.convert("RGB")), to_rgb(mel, (120, 80)))
+    assert not list(path.parent.glob(".*")), "a temporary file was left behind"
