@@ -7,6 +7,7 @@ Levels are resized before the colormap is applied, so interpolation happens in d
 
 from __future__ import annotations
 
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,10 +52,14 @@ def batch_rgb(mels: np.ndarray, size: int, top_db: float = 80.0) -> np.ndarray:
 
 def save_png(mel_db: np.ndarray, path: str | Path, size: int | tuple[int, int] = 256, top_db: float = 80.0,
              cmap: str = "magma") -> Path:
-    """Write one spectrogram as a palette PNG (zlib level 1), atomically."""
+    """Write one spectrogram as a palette PNG, atomically.
+
+    zlib's run-length strategy at level 1 encodes about twice as fast as the default strategy,
+    for files a few percent larger.
+    """
     path = Path(path)
     image = to_levels(mel_db, size, top_db)
     image.putpalette(_lut(cmap).tobytes())
     with atomic_path(path, suffix=".png") as tmp:
-        image.save(tmp, format="PNG", compress_level=1)
+        image.save(tmp, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
     return path

@@ -138,3 +138,18 @@ def test_png_straight_from_the_array(tmp_path: Path) -> None:
         assert img.format == "PNG" and img.size == (120, 80)
         np.testing.assert_array_equal(np.asarray(img.convert("RGB")), to_rgb(mel, (120, 80)))
     assert not list(path.parent.glob(".*")), "a temporary file was left behind"
+
+
+def test_cli_renders_pngs_and_reports_bad_files(tone, tmp_path: Path, capsys) -> None:
+    from genre.cli import main
+
+    good = tone("song.wav", seconds=4.5)
+    bad = tmp_path / "broken.mp3"
+    bad.write_bytes(b"\x00" * 100)
+    out = tmp_path / "pics"
+    assert main(["spectrogram", str(good), str(bad), "--out", str(out), "--size", "100x50"]) == 1
+    assert "broken.mp3: error:" in capsys.readouterr().err
+    with Image.open(out / "song.png") as img:
+        assert img.size == (100, 50)
+    assert main(["spectrogram", str(good), "--out", str(out), "--segments", "--size", "64"]) == 0
+    assert sorted(p.name for p in out.glob("song-*.png")) == ["song-00.png", "song-01.png"]
