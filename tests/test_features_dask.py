@@ -99,3 +99,16 @@ def test_cli_takes_a_dask_address() -> None:
     assert args.dask_address == "tcp://10.0.0.5:8786" and not args.dask_local
     with pytest.raises(SystemExit):
         parser().parse_args(["run", "--dask-address", "tcp://10.0.0.5:8786", "--dask-local"])
+
+
+def test_executor_follows_the_config() -> None:
+    from prefect.task_runners import ProcessPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+    from pydantic import ValidationError
+
+    assert isinstance(task_runner(load_config(workers=3)), ProcessPoolTaskRunner)
+    assert isinstance(task_runner(load_config(dask_local=True)), DaskTaskRunner)
+    with pytest.raises(ValidationError, match="dask_address"):
+        load_config(dask_address="10.0.0.5:8786")  # the scheme is required
+    with pytest.raises(ValidationError, match="not both"):
+        load_config(dask_address="tcp://10.0.0.5:8786", dask_local=True)
