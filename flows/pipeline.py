@@ -10,17 +10,16 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.features import run_features
 from flows.ingest import ingest
 from flows.timing import Stopwatch
 from flows.validate import validate, validate_features_task
 from genre import registry
 from genre.atomic import write_json
-from genre.catalog import Catalog, clips
 from genre.classical_report import build_report
 from genre.config import Config, load_config
 from genre.demo import make_demo_dataset
 from genre.evaluate import Evaluation, champion_auc, evaluate
-from genre.extract import FeatureSet, extract_dataset
 from genre.gate import Decision, decide
 from genre.predictor import Predictor
 from genre.split import fingerprint, freeze
@@ -28,19 +27,6 @@ from genre.store import BlobStore
 from genre.train import ClassicalResult, Split, cv_groups, train_classical, train_cnn
 
 
-@task(name="features")
-def features_task(cfg: Config) -> tuple[FeatureSet, Any]:
-    table = clips(Catalog(cfg.catalog_path).frame())
-    if cfg.genres:
-        table = table[table["label"].isin(cfg.genres)].reset_index(drop=True)
-    store = BlobStore(cfg.store_dir)
-    fs = extract_dataset(table, [str(store.path(s)) for s in table["sha256"]], cfg.feature_cache, cfg.features,
-                         workers=cfg.workers)
-    for sha, reason in fs.failures.items():
-        print(f"features skipped clip {sha[:16]}: {reason}")
-    print(f"{fs.table['clip_id'].nunique()} clips, {len(fs.table)} segments, {len(fs.names)} features "
-          f"({fs.computed} clips computed, the rest from cache)")
-    return fs, table[~table["sha256"].isin(fs.failures)].reset_index(drop=True)
 
 
 @task(name="split")
@@ -111,14 +97,17 @@ def package_task(evaluation: Evaluation, run_dir: Path, test_split: str, cfg: Co
 
 @flow(name="genre-pipeline", log_prints=True)
 def genre_pipeline(data: str | None = None, config: str | None = None, home: str | None = None,
-                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+                   overrides: dict[str, Any] | None = None, dask_address: str | None = None,
+                   dask_local: bool | None = None) -> dict[str, Any]:
     """Ingest -> validate -> features -> split -> train -> ensemble -> evaluate -> gate -> package.
 
     ``data`` is a folder laid out as ``<root>/<genre>/<clip>``, a ``url,label[,start,end]`` manifest CSV
     or an AudioSet segment CSV; without it the run uses the SYNTHETIC demo set. ``overrides`` takes
-    dotted config keys, e.g. ``{"cnn.epochs": 2}``.
+    dotted config keys, e.g. ``{"cnn.epochs": 2}``. ``dask_address`` ("tcp://host:port") runs the
+    feature tasks on that Dask cluster; ``dask_local`` on a temporary local one; neither: on a local
+    process pool.
     """
-    cfg = load_config(config, home=home, **(overrides or {}))
+    cfg = load_config(config, home=home, **(overrides or {}), dask_address=dask_address, dask_local=dask_local)
     registry.use_store(cfg.home)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     run_dir = cfg.runs_dir / run_id
@@ -132,7 +121,7 @@ def genre_pipeline(data: str | None = None, config: str | None = None, home: str
     with watch.stage("validate"):
         validate(cfg=cfg, run_dir=run_dir)
     with watch.stage("features"):
-        fs, table = features_task(cfg)
+        fs, table = run_features(cfg)
     with watch.stage("split"):
         assignment = split_task(table, cfg)
     with watch.stage("validate-features"):

@@ -20,9 +20,11 @@ EPILOG = """examples:
   genre ingest manifest urls.csv --parallel 8  # download url,label[,start,end] rows with yt-dlp
   genre ingest audioset eval_segments.csv --per-genre 50
   genre run --set cnn.epochs=2 --set classical.search_iterations=8
+  genre run --dask-address tcp://10.0.0.5:8786 # feature extraction on an existing Dask cluster
   genre validate                              # re-validate the ingested data; Data Docs in runs/
   genre train-classical --table ../shared/data/gtzan-features/features_30_sec.csv --label-column label
   genre predict song.wav other.mp3            # classify with the champion model
+  genre spectrogram song.wav --out pics       # mel spectrogram as a PNG image
   genre serve --port 3000                     # POST /classify with an audio upload
 """
 
@@ -70,7 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _prefect_env()
     from flows.pipeline import genre_pipeline
 
-    summary = genre_pipeline(data=args.data, config=args.config, home=_home(args), overrides=_overrides(args.set))
+    summary = genre_pipeline(data=args.data, config=args.config, home=_home(args), overrides=_overrides(args.set),
+                             dask_address=args.dask_address, dask_local=args.dask_local or None)
     print(json.dumps({k: summary[k] for k in ("test", "promoted", "decision")}, indent=2))
     return 0
 
@@ -187,6 +190,45 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height or width))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT or SIDE in pixels, e.g. 432x288, got {text!r}") from None
+    if min(size) < 1:
+        raise argparse.ArgumentTypeError(f"image size must be positive, got {text!r}")
+    return size
+
+
+def cmd_spectrogram(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from genre.audio import AudioError, load
+    from genre.config import load_config
+    from genre.features import analyse, clip_mel_db, segment_mels
+    from genre.spectrogram import save_png
+
+    cfg = load_config(args.config).features
+    out = Path(args.out)
+    failed = 0
+    for path in tqdm(args.files, desc="spectrograms", unit="file", disable=len(args.files) < 2):
+        try:
+            sp = analyse(load(path, cfg.sample_rate), cfg)
+        except (AudioError, ValueError) as exc:
+            print(f"{path}: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        stem = Path(path).stem
+        if args.segments:
+            for i, mel in enumerate(segment_mels(sp)):
+                save_png(mel, out / f"{stem}-{i:02d}.png", args.size, cfg.top_db, args.cmap)
+        else:
+            save_png(clip_mel_db(sp), out / f"{stem}.png", args.size, cfg.top_db, args.cmap)
+    print(f"{len(args.files) - failed} of {len(args.files)} files rendered into {out}")
+    return 1 if failed else 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from genre import registry
 
@@ -218,6 +260,13 @@ def parser() -> argparse.ArgumentParser:
                                      "winner with BentoML. Uses Prefect's local API unless PREFECT_API_URL is set.")
     run.add_argument("--data", help="folder laid out as <root>/<genre>/<clip>; default: the SYNTHETIC demo set")
     _config_args(run, "cnn.epochs=2")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--dask-address", metavar="tcp://HOST:PORT",
+                       help="run the feature tasks on this existing Dask cluster (workers need the genre package "
+                            "and the same GENRE_HOME on a shared filesystem); default: a local process pool with "
+                            "one process per core (--set workers=N)")
+    where.add_argument("--dask-local", action="store_true",
+                       help="run the feature tasks on a temporary local Dask cluster of `workers` processes")
     run.set_defaults(func=cmd_run)
 
     ing = sub.add_parser("ingest", help="bring audio into the store and catalog (folder | manifest | audioset)",
@@ -307,6 +356,19 @@ def parser() -> argparse.ArgumentParser:
     pred.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, mp3, ogg, au, m4a...)")
     pred.add_argument("--json", action="store_true", help="one JSON object per file")
     pred.set_defaults(func=cmd_predict)
+
+    spec = sub.add_parser("spectrogram", help="render mel spectrograms of audio files as PNG images",
+                          description="Render the mel spectrogram the pipeline uses (config [features]: 96 mels, "
+                                      "pre-emphasis, dB) as PNG images straight from the array, one per file or one "
+                                      "per segment (the CNN's input). Bad files are reported and skipped.")
+    spec.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, mp3, ogg, au, m4a...)")
+    spec.add_argument("--out", default="spectrograms", help="output folder (default: ./spectrograms)")
+    spec.add_argument("--size", type=_image_size, default=(432, 288), metavar="WxH",
+                      help="image size in pixels, WIDTHxHEIGHT or SIDE (default 432x288)")
+    spec.add_argument("--segments", action="store_true", help="one image per segment instead of one per file")
+    spec.add_argument("--cmap", default="magma", help="matplotlib colormap name (default magma)")
+    spec.add_argument("--config", help="TOML file with a [features] section (see genre/config.py)")
+    spec.set_defaults(func=cmd_spectrogram)
 
     serve = sub.add_parser("serve", help="serve the champion over HTTP with BentoML",
                            description="Serve the champion's Bento with `bentoml serve`: POST /classify with the audio "

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
@@ -145,7 +145,12 @@ class Config(BaseModel):
     home: Path = Field(default_factory=lambda: Path(os.environ.get("GENRE_HOME", ".genre")))
     model_name: str = "genre-classifier"
     genres: tuple[str, ...] | None = None
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # Where the feature tasks run: a local process pool of ``workers`` by default; an existing
+    # Dask cluster at ``dask_address`` ("tcp://host:port"); or, with ``dask_local``, a temporary
+    # local Dask cluster of ``workers`` processes.
+    dask_address: str | None = Field(None, pattern=r"^(tcp|tls|ucx|ws|wss)://[^/]+:\d+$")
+    dask_local: bool = False
     ensemble_cnn_weight: float | Literal["auto"] = "auto"
     ingest: IngestConfig = IngestConfig()
     audioset: AudioSetConfig = AudioSetConfig()
@@ -155,6 +160,12 @@ class Config(BaseModel):
     classical: ClassicalConfig = ClassicalConfig()
     cnn: CNNConfig = CNNConfig()
     gate: GateConfig = GateConfig()
+
+    @model_validator(mode="after")
+    def _one_executor(self) -> Config:
+        if self.dask_address and self.dask_local:
+            raise ValueError("give either dask_address (an existing cluster) or dask_local (a temporary one), not both")
+        return self
 
     @property
     def store_dir(self) -> Path:
@@ -175,6 +186,10 @@ class Config(BaseModel):
     @property
     def profile_cache(self) -> Path:
         return self.home / "profiles"
+
+    @property
+    def feature_sets(self) -> Path:
+        return self.home / "feature-sets"
 
     @property
     def split_file(self) -> Path:
