@@ -27,8 +27,6 @@ from genre.store import BlobStore
 from genre.train import ClassicalResult, Split, cv_groups, train_classical, train_cnn
 
 
-
-
 @task(name="split")
 def split_task(table, cfg: Config) -> dict[str, str]:
     assignment = freeze(cfg.split_file, table, cfg.split)
