@@ -177,16 +177,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            probs = predictor.predict_file(path)
+            result = predictor.classify_file(path)
         except (AudioError, ValueError) as exc:
             print(f"{path}: error: {exc}", file=sys.stderr)
             failed += 1
             continue
+        probs = result.probabilities
         top = sorted(probs.items(), key=lambda kv: -kv[1])
         if args.json:
-            print(json.dumps({"file": path, "genre": top[0][0], "probabilities": probs, "model": record["tag"]}))
-        else:
-            print(f"{path}: {top[0][0]} ({top[0][1]:.2f}); " + ", ".join(f"{k} {v:.2f}" for k, v in top[1:4]))
+            print(json.dumps({"file": path, "genre": result.genre, "probabilities": probs,
+                              "unusual_features": result.unusual_features, "model": record["tag"]}))
+            continue
+        print(f"{path}: {top[0][0]} ({top[0][1]:.2f}); " + ", ".join(f"{k} {v:.2f}" for k, v in top[1:4]))
+        if result.unusual_features:
+            print(f"  warning: {len(result.unusual_features)} features lie outside the training ranges "
+                  f"({', '.join(result.unusual_features[:5])}): this clip is unlike the training data")
     return 1 if failed else 0
 
 

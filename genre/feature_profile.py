@@ -38,6 +38,12 @@ class FeatureProfile:
         pad = margin * (hi - lo)
         return cls(list(names), (lo - pad).tolist(), (hi + pad).tolist(), len(x), margin)
 
+    def outside(self, features: np.ndarray, share: float = 0.5) -> list[str]:
+        """Columns outside their training range in more than ``share`` of the rows (segments)."""
+        x = np.asarray(features, dtype=np.float64)
+        out = (x < np.asarray(self.low)) | (x > np.asarray(self.high))
+        return [name for name, frac in zip(self.names, out.mean(axis=0)) if frac > share]
+
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / PROFILE_FILE
         write_json(path, {"names": self.names, "low": self.low, "high": self.high, "rows": self.rows,

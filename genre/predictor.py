@@ -23,6 +23,18 @@ CNN_FILE = "cnn.keras"
 META_FILE = "predictor.json"
 
 
+@dataclass(frozen=True)
+class Classification:
+    """One clip's genre probabilities and the features outside the model's training ranges."""
+
+    probabilities: dict[str, float]
+    unusual_features: list[str]
+
+    @property
+    def genre(self) -> str:
+        return max(self.probabilities, key=self.probabilities.get)
+
+
 @dataclass
 class Predictor:
     """Best classical model and VGG16, averaged with weight ``cnn_weight`` on the CNN."""
@@ -60,16 +72,21 @@ class Predictor:
         """Clip ids and their probabilities: the mean over each clip's segments."""
         return clip_mean(self.predict_segments(features, mels), clip_ids)
 
-    def predict_signal(self, y: np.ndarray, name: str = "audio") -> dict[str, float]:
-        """Probabilities per genre of one decoded signal at ``features.sample_rate``."""
+    def classify_signal(self, y: np.ndarray, name: str = "audio") -> Classification:
+        """Probabilities per genre of one decoded signal at ``features.sample_rate``, and its unusual features."""
         check_signal(y, self.features.sample_rate, name, min_seconds=self.features.n_fft / self.features.sample_rate)
         clip: ClipFeatures = clip_features(y, self.features)
         probs = self.predict_segments(clip.features, clip.mels).mean(axis=0)
-        return {label: float(p) for label, p in zip(self.labels, probs)}
+        unusual = self.profile.outside(clip.features) if self.profile is not None else []
+        return Classification({label: float(p) for label, p in zip(self.labels, probs)}, unusual)
+
+    def classify_file(self, path: str | Path) -> Classification:
+        """Decode ``path`` and classify it; raises ``AudioError`` for unusable audio."""
+        return self.classify_signal(load(path, self.features.sample_rate), Path(path).name)
 
     def predict_file(self, path: str | Path) -> dict[str, float]:
-        """Decode ``path`` and classify it; raises ``AudioError`` for unusable audio."""
-        return self.predict_signal(load(path, self.features.sample_rate), Path(path).name)
+        """Probabilities per genre of the audio file ``path``."""
+        return self.classify_file(path).probabilities
 
     def save(self, folder: str | Path) -> Path:
         """Write the models, metadata and the feature profile (if any) into ``folder``."""

@@ -46,16 +46,18 @@ class GenreClassifier:
         self.tag = str(self.model.tag)
         rate = self.predictor.features.sample_rate
         warmup = np.random.default_rng(0).standard_normal(3 * rate).astype(np.float32) * 0.1
-        self.predictor.predict_signal(warmup)  # compile the forward pass before the first request
+        self.predictor.classify_signal(warmup)  # compile the forward pass before the first request
 
     @bentoml.api
     def classify(self, audio: Path) -> dict[str, Any]:
-        """Top genre, a probability per genre, and the model's tag."""
+        """Top genre, a probability per genre, the model's tag, and the features that lie outside the
+        model's training ranges (a hint that the clip is unlike anything it learnt from)."""
         from genre.audio import AudioError
 
         try:
-            probs = self.predictor.predict_file(audio)
+            result = self.predictor.classify_file(audio)
         except (AudioError, ValueError) as exc:
             reason = str(exc).replace(str(audio), audio.name)
             raise InvalidArgument(f"cannot classify the upload: {reason}. Send a wav, flac, mp3 or ogg file.") from exc
-        return {"genre": max(probs, key=probs.get), "probabilities": probs, "model": self.tag}
+        return {"genre": result.genre, "probabilities": result.probabilities, "model": self.tag,
+                "unusual_features": result.unusual_features}

@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from genre.config import FeatureConfig
 from genre.demo import make_demo_dataset
+from genre.features import feature_names
 from tests.conftest import ROOT
 from tests.servers import BIN, free_port, start, stop, wait_until
 
@@ -119,6 +121,7 @@ def test_bento_serves_classify(pipeline_home: Path, workdir: Path, gtzan_mini: P
         assert body["genre"] == max(body["probabilities"], key=body["probabilities"].get)
         assert abs(sum(body["probabilities"].values()) - 1.0) < 1e-4
         assert body["model"] == champion["tag"]
+        assert set(body["unusual_features"]) <= set(feature_names(FeatureConfig()))
         real = gtzan_mini / "jazz" / "jazz.00001.wav"  # a real clip goes through the same path
         with open(real, "rb") as f:
             assert httpx.post(f"{base}/classify", files={"audio": (real.name, f)}, timeout=60).status_code == 200

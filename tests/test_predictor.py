@@ -11,15 +11,15 @@ from sklearn.linear_model import LogisticRegression
 from genre import cnn, registry
 from genre.audio import AudioError, load
 from genre.config import CNNConfig, FeatureConfig
-from genre.features import clip_features
+from genre.feature_profile import FeatureProfile
+from genre.features import clip_features, feature_names
 from genre.predictor import Predictor
 from genre.spectrogram import batch_rgb
+from tests.conftest import write_tone
 
 
 @pytest.fixture(scope="module")
 def predictor(tmp_path_factory) -> Predictor:
-    from tests.conftest import write_tone
-
     folder = tmp_path_factory.mktemp("clips")
     cfg = FeatureConfig()
     feats, mels, ys = [], [], []
@@ -34,7 +34,8 @@ def predictor(tmp_path_factory) -> Predictor:
     small = CNNConfig(image_size=32, epochs=1, batch_size=8)
     trained = cnn.train(batch_rgb(M, 32), y, 2, small, verbose=0)
     return Predictor(labels=["low", "high"], features=cfg, classical=LogisticRegression(max_iter=500).fit(X, y),
-                     classical_name="logreg", cnn=trained.model, cnn_weight=0.5, image_size=32)
+                     classical_name="logreg", cnn=trained.model, cnn_weight=0.5, image_size=32,
+                     profile=FeatureProfile.learn(X, feature_names(cfg)))
 
 
 def test_saved_model_predicts_the_same(predictor: Predictor, tmp_path, tone) -> None:
@@ -47,6 +48,17 @@ def test_saved_model_predicts_the_same(predictor: Predictor, tmp_path, tone) -> 
     assert all(abs(before[k] - after[k]) < 1e-5 for k in before)
     assert max(after, key=after.get) == "low"  # the classical half alone separates these tones
     assert abs(sum(after.values()) - 1) < 1e-6
+
+
+def test_inputs_unlike_the_training_data_are_flagged(predictor: Predictor, tmp_path) -> None:
+    import soundfile as sf
+
+    seen = write_tone(tmp_path / "seen.wav", freq=220.0 * 1.02, seed=1)  # the same audio as a training clip
+    assert predictor.classify_file(seen).unusual_features == []
+    noise = np.random.default_rng(0).uniform(-1, 1, 22050 * 4).astype(np.float32)
+    sf.write(tmp_path / "noise.wav", noise, 22050)
+    unusual = predictor.classify_file(tmp_path / "noise.wav").unusual_features
+    assert "flatness_mean" in unusual and len(unusual) > 5  # white noise is nothing like two pure tones
 
 
 def test_bad_audio_is_refused_with_a_reason(predictor: Predictor, tmp_path, tone) -> None:
