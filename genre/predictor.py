@@ -84,10 +84,6 @@ class Predictor:
         """Decode ``path`` and classify it; raises ``AudioError`` for unusable audio."""
         return self.classify_signal(load(path, self.features.sample_rate), Path(path).name)
 
-    def predict_file(self, path: str | Path) -> dict[str, float]:
-        """Probabilities per genre of the audio file ``path``."""
-        return self.classify_file(path).probabilities
-
     def save(self, folder: str | Path) -> Path:
         """Write the models, metadata and the feature profile (if any) into ``folder``."""
         folder = Path(folder)

@@ -43,7 +43,7 @@ def test_saved_model_predicts_the_same(predictor: Predictor, tmp_path, tone) -> 
     tag = registry.save_model(predictor.save(tmp_path / "p"), "genre-test", {"note": "unit"}, {"stage": "test"})
     loaded = Predictor.load(registry.model_path(tag))
     clip = tone("low.wav", freq=225.0, seed=7)
-    before, after = predictor.predict_file(clip), loaded.predict_file(clip)
+    before, after = predictor.classify_file(clip).probabilities, loaded.classify_file(clip).probabilities
     assert before.keys() == after.keys() == {"low", "high"}
     assert all(abs(before[k] - after[k]) < 1e-5 for k in before)
     assert max(after, key=after.get) == "low"  # the classical half alone separates these tones
@@ -64,15 +64,15 @@ def test_inputs_unlike_the_training_data_are_flagged(predictor: Predictor, tmp_p
 def test_bad_audio_is_refused_with_a_reason(predictor: Predictor, tmp_path, tone) -> None:
     silent = tone("silent.wav", amp=0.0, noise=0.0)
     with pytest.raises(AudioError, match="silent"):
-        predictor.predict_file(silent)
+        predictor.classify_file(silent)
     text = tmp_path / "notes.wav"
     text.write_text("hello")
     with pytest.raises(AudioError, match="notes.wav: not decodable audio"):
-        predictor.predict_file(text)
+        predictor.classify_file(text)
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     with pytest.raises(AudioError, match="empty"):
-        predictor.predict_file(empty)
+        predictor.classify_file(empty)
 
 
 def test_champion_pointer_keeps_history(tmp_path) -> None:
