@@ -70,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         copy_s, ingest_s, n = bench_folder(work)
-        print(f"folder ingest of gtzan-mini ({n} wav clips, 30 s each)")
+        print(f"folder ingest of gtzan-mini ({n} wav clips, 15-20 s each)")
         print(f"  plain copy   {copy_s:6.2f} s  {n / copy_s:7.1f} clips/s  (baseline)")
         print(f"  ingest       {ingest_s:6.2f} s  {n / ingest_s:7.1f} clips/s  {copy_s / ingest_s:5.2f}x the copy")
 

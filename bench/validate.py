@@ -138,7 +138,7 @@ def main() -> None:
 
         clips = sorted(GTZAN.glob("*/*.wav"))[:20]
         seconds = timed(lambda: [profile_file(c, sf.info(str(c)).samplerate, cfg.full_scale) for c in clips], 1)
-        print(f"audio profile of real 30 s clips (decode + RMS + clipping + fingerprint): "
+        print(f"audio profile of real 15-20 s clips (decode + RMS + clipping + fingerprint): "
               f"{seconds / len(clips) * 1000:.0f} ms per clip, one process ({len(clips)} clips)")
     else:
         print(f"skipped the audio profile timing: {GTZAN} not found")
