@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from flows.ingest import ingest
 from flows.timing import Stopwatch
 from flows.validate import validate, validate_features_task
 from genre import registry
-from genre.atomic import write_json
+from genre.atomic import write_json, write_text
 from genre.classical_report import build_report
 from genre.config import Config, load_config
 from genre.demo import make_demo_dataset
@@ -107,7 +108,7 @@ def genre_pipeline(data: str | None = None, config: str | None = None, home: str
     """
     cfg = load_config(config, home=home, **(overrides or {}), dask_address=dask_address, dask_local=dask_local)
     registry.use_store(cfg.home)
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"  # unique when runs start together
     run_dir = cfg.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     watch = Stopwatch()
@@ -167,5 +168,5 @@ def _post_results(summary: dict[str, Any], evaluation: Evaluation, decision: Dec
     create_markdown_artifact(key="genre-pipeline-report", markdown=markdown, description="metrics and gate decision")
     create_table_artifact(key="genre-test-metrics", table=[{"model": k, **v} for k, v in summary["test"].items()],
                           description="clip-level test metrics of every model")
-    (run_dir / "report.md").write_text(markdown + "\n")
+    write_text(run_dir / "report.md", markdown + "\n")
     print(f"report: {run_dir / 'report.md'}\n{json.dumps(summary['test']['ensemble'])}")
