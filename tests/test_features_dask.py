@@ -7,6 +7,7 @@ and must give the same table and mel images as the library's local run.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from genre.ingest import ingest_folder
 from genre.store import BlobStore
 from tests.conftest import ROOT, write_tone
 from tests.servers import BIN, free_port, start, stop
+
 
 @pytest.fixture(scope="module")
 def cluster(prefect_api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -86,6 +88,19 @@ def test_dask_cluster_gives_the_local_table(cluster: str, home: Path) -> None:
     # a rerun on the cluster is all cache hits: no task is even submitted
     again, _ = run_features(cfg)
     assert again.stats.decoded == 0 and again.stats.cached == 4
+
+
+def test_temporary_local_cluster_gives_the_local_table(prefect_api, home: Path, tmp_path: Path) -> None:
+    fresh = tmp_path / "home"
+    shutil.copytree(home, fresh, ignore=shutil.ignore_patterns("features", "feature-sets"))  # no cache
+    cfg = load_config(home=str(fresh), workers=2, dask_local=True)
+    fs, kept = run_features(cfg)
+    assert fs.stats.decoded == 4 and not fs.failures and len(kept) == 4
+    table = clips(Catalog(cfg.catalog_path).frame())
+    store = BlobStore(cfg.store_dir)
+    local = extract_dataset(table, [store.path(s) for s in table["sha256"]], tmp_path / "local-cache",
+                            cfg.features, workers=1, progress=False)
+    pd.testing.assert_frame_equal(_sorted(fs.table), _sorted(local.table), check_exact=False, rtol=1e-4, atol=1e-5)
 
 
 def test_unreachable_scheduler_fails_fast_with_advice() -> None:
