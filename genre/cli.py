@@ -71,9 +71,17 @@ def _prefect_env() -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     _prefect_env()
     from flows.pipeline import genre_pipeline
+    from genre.validate import ValidationError
 
-    summary = genre_pipeline(data=args.data, config=args.config, home=_home(args), overrides=_overrides(args.set),
-                             dask_address=args.dask_address, dask_local=args.dask_local or None)
+    try:
+        summary = genre_pipeline(data=args.data, config=args.config, home=_home(args),
+                                 overrides=_overrides(args.set), dask_address=args.dask_address,
+                                 dask_local=args.dask_local or None)
+    except (FileNotFoundError, ConnectionError, ValueError, ValidationError) as exc:
+        # bad paths, config values, unreachable Dask scheduler, failed critical data checks: the log above has
+        # the details; end with the one line that says what went wrong, not a traceback
+        print(f"genre run: stopped: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps({k: summary[k] for k in ("test", "promoted", "decision")}, indent=2))
     return 0
 

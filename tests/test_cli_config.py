@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -38,3 +39,13 @@ def test_overrides_and_file(tmp_path) -> None:
         load_config(**{"cnn.epochz": 3})
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "missing.toml")
+
+
+def test_run_on_a_missing_folder_ends_with_one_clear_line(tmp_path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "genre.cli", "--home", str(tmp_path / "home"), "run", "--data",
+                           str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")})
+    assert proc.returncode == 1
+    last = [line for line in proc.stderr.splitlines() if line.startswith("genre run:")]
+    assert last == [f"genre run: stopped: {tmp_path / 'nowhere'} does not exist: give a folder, a manifest CSV or "
+                    "an AudioSet segment CSV"]
