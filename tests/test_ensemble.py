@@ -1,0 +1,37 @@
+"""The ensemble weight chosen on validation clips."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genre.train import Split, choose_cnn_weight
+
+
+def _val(labels: list[int], segments: int = 2) -> Split:
+    y = np.repeat(labels, segments)
+    clips = np.repeat([f"c{i}" for i in range(len(labels))], segments)
+    return Split(X=np.zeros((len(y), 1)), mels=np.zeros((len(y), 1, 1)), y=y, clips=clips)
+
+
+def _probs(y: np.ndarray, right: float) -> np.ndarray:
+    """Two-class probabilities that rank every segment correctly, with ``right`` on the true class."""
+    p = np.full((len(y), 2), 1 - right)
+    p[np.arange(len(y)), y] = right
+    return p
+
+
+def test_ties_in_roc_auc_go_to_the_more_confident_blend() -> None:
+    val = _val([0, 1, 0, 1])
+    confident, hesitant = _probs(val.y, 0.95), _probs(val.y, 0.55)
+    # every blend ranks perfectly (ROC-AUC 1); the log-loss prefers the confident classical model alone
+    assert choose_cnn_weight(confident, hesitant, val, "auto") == 0.0
+    assert choose_cnn_weight(hesitant, confident, val, "auto") == 1.0
+
+
+def test_a_cnn_that_ranks_better_gets_a_share() -> None:
+    val = _val([0, 1, 0, 1])
+    classical = _probs(val.y, 0.9)
+    classical[val.clips == "c0"] = [0.05, 0.95]  # c0 (class 0) scores above the true class-1 clips: misranked
+    cnn = _probs(val.y, 0.6)
+    assert choose_cnn_weight(classical, cnn, val, "auto") > 0.0
+    assert choose_cnn_weight(classical, cnn, val, 0.3) == 0.3
