@@ -35,3 +35,16 @@ def test_a_cnn_that_ranks_better_gets_a_share() -> None:
     cnn = _probs(val.y, 0.6)
     assert choose_cnn_weight(classical, cnn, val, "auto") > 0.0
     assert choose_cnn_weight(classical, cnn, val, 0.3) == 0.3
+
+
+def test_accuracy_breaks_saturated_roc_auc_before_log_loss() -> None:
+    # as on gtzan-mini: every blend ranks the validation clips perfectly (ROC-AUC 1); the classical model is right
+    # on every clip but soft, VGG16 is confident and wrong on c0. Log-loss alone would pick VGG16 alone (1.0),
+    # which gets c0 wrong; the most confident blend that keeps every clip right is 0.5.
+    val = _val([0, 1, 2, 0, 1, 2])
+    classical = np.full((len(val.y), 3), 0.3)
+    classical[np.arange(len(val.y)), val.y] = 0.4
+    cnn = np.full((len(val.y), 3), 0.02)
+    cnn[np.arange(len(val.y)), val.y] = 0.96
+    cnn[val.clips == "c0"] = [0.45, 0.55, 0.0]
+    assert choose_cnn_weight(classical, cnn, val, "auto") == 0.5
