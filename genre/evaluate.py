@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from genre.cnn import TrainedCNN
 from genre.config import Config
 from genre.extract import extract_dataset
-from genre.metrics import Scores, clip_mean, score
+from genre.classical import predict_proba
+from genre.metrics import Scores, clip_truth, score
 from genre.predictor import Predictor
 from genre.report import metrics_table, plot_confusion, plot_roc
 from genre.train import ClassicalResult, Split, choose_cnn_weight
@@ -56,11 +56,11 @@ def evaluate(classical: ClassicalResult, cnn: TrainedCNN, val: Split, test: Spli
     validation[CNN] = val.clip_scores(pn_val)
     validation[ENSEMBLE] = val.clip_scores(predictor.combine(pc_val, pn_val))
 
-    _, y_test = test.clip_labels()
-    probs = {name: clip_mean(f.model.predict_proba(test.X), test.clips)[1] for name, f in classical.fitted.items()}
-    pc_test, pn_test = predictor.components(test.X, test.mels)
-    probs[CNN] = clip_mean(pn_test, test.clips)[1]
-    probs[ENSEMBLE] = clip_mean(predictor.combine(pc_test, pn_test), test.clips)[1]
+    segments = {name: predict_proba(f.model, test.X, len(labels)) for name, f in classical.fitted.items()}
+    pc_test, segments[CNN] = predictor.components(test.X, test.mels)
+    segments[ENSEMBLE] = predictor.combine(pc_test, segments[CNN])
+    probs = {name: clip_truth(p, test.y, test.clips)[1] for name, p in segments.items()}
+    y_test = clip_truth(pc_test, test.y, test.clips)[0]
     scores = {name: score(y_test, p) for name, p in probs.items()}
     plots = [
         plot_roc(y_test, probs, labels, out_dir / "roc.png"),
@@ -75,10 +75,9 @@ def champion_auc(champion: Predictor, test_clips: pd.DataFrame, test: Split, lab
     if champion.labels != labels:
         return None, f"the champion knows other genres ({', '.join(champion.labels)})"
     if champion.features == cfg.features:
-        X, mels, clips = test.X, test.mels, test.clips
+        X, mels, y, clips = test.X, test.mels, test.y, test.clips
     else:  # the champion used other features: compute them (cached) with its own config
         fs = extract_dataset(test_clips, audio_paths, cfg.feature_cache, champion.features, workers=cfg.workers)
         X, mels, clips = fs.features(), fs.mels, fs.table["clip_id"].to_numpy()
-    ids, probs = champion.predict_clips(X, mels, clips)
-    truth = dict(zip(*test.clip_labels()))
-    return score(np.array([truth[c] for c in ids]), probs).roc_auc, ""
+        y = fs.table["label"].map({label: i for i, label in enumerate(labels)}).to_numpy()
+    return score(*clip_truth(champion.predict_segments(X, mels), y, clips)).roc_auc, ""

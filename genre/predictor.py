@@ -15,7 +15,6 @@ from genre.audio import check_signal, load
 from genre.config import FeatureConfig
 from genre.feature_profile import FeatureProfile
 from genre.features import ClipFeatures, clip_features
-from genre.metrics import clip_mean
 from genre.spectrogram import batch_rgb
 
 CLASSICAL_FILE = "classical.joblib"
@@ -52,8 +51,9 @@ class Predictor:
     def components(self, features: np.ndarray, mels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Segment probabilities of the classical model and of the CNN (None without one)."""
         from genre import cnn
+        from genre.classical import predict_proba
 
-        p_classical = self.classical.predict_proba(features)
+        p_classical = predict_proba(self.classical, features, len(self.labels))
         p_cnn = None
         if self.cnn is not None:
             p_cnn = cnn.predict(self.cnn, batch_rgb(mels, self.image_size, self.features.top_db))
@@ -67,10 +67,6 @@ class Predictor:
     def predict_segments(self, features: np.ndarray, mels: np.ndarray) -> np.ndarray:
         """(n_segments, n_labels) ensemble probabilities."""
         return self.combine(*self.components(features, mels))
-
-    def predict_clips(self, features: np.ndarray, mels: np.ndarray, clip_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Clip ids and their probabilities: the mean over each clip's segments."""
-        return clip_mean(self.predict_segments(features, mels), clip_ids)
 
     def classify_signal(self, y: np.ndarray, name: str = "audio") -> Classification:
         """Probabilities per genre of one decoded signal at ``features.sample_rate``, and its unusual features."""

@@ -10,7 +10,7 @@ import pandas as pd
 from genre import classical, cnn
 from genre.config import Config
 from genre.extract import FeatureSet
-from genre.metrics import Scores, clip_mean, macro_roc_auc, score
+from genre.metrics import Scores, clip_truth, macro_roc_auc, score
 from genre.spectrogram import batch_rgb
 
 
@@ -44,15 +44,9 @@ class Split:
     def cv_groups(self) -> np.ndarray:
         return self.clips if self.groups is None else self.groups
 
-    def clip_labels(self) -> tuple[np.ndarray, np.ndarray]:
-        """Clip ids (first-seen order, as :func:`clip_mean`) and their labels."""
-        ids, first = np.unique(self.clips, return_index=True)
-        order = np.argsort(first)
-        return ids[order], self.y[first[order]]
-
     def clip_scores(self, segment_probs: np.ndarray) -> Scores:
-        _, probs = clip_mean(segment_probs, self.clips)
-        return score(self.clip_labels()[1], probs)
+        """Clip-level metrics of segment probabilities (a clip is the mean of its segments)."""
+        return score(*clip_truth(segment_probs, self.y, self.clips))
 
 
 def cv_groups(clips: pd.DataFrame) -> dict[str, str]:
@@ -117,11 +111,10 @@ def choose_cnn_weight(p_classical: np.ndarray, p_cnn: np.ndarray, val: Split, fi
     """
     if fixed != "auto":
         return float(fixed)
-    truth = val.clip_labels()[1]
     ranked = []
     for w in (0.0, 0.25, 0.5, 0.75, 1.0):
         segments = (1 - w) * p_classical + w * p_cnn
-        probs = clip_mean(segments, val.clips)[1]
+        truth, probs = clip_truth(segments, val.y, val.clips)
         picked = np.clip(probs[np.arange(len(truth)), truth], 1e-12, 1.0)
         ranked.append((round(macro_roc_auc(truth, probs), 9), round(float(np.mean(probs.argmax(axis=1) == truth)), 9),
                        round(macro_roc_auc(val.y, segments), 9), float(np.log(picked).mean()), -w))
