@@ -14,7 +14,7 @@ export DO_NOT_TRACK ?= true
 
 setup: $(if $(findstring .venv-uv,$(UV)),.venv-uv/bin/uv)
 	$(UV) sync --locked --extra $(EXTRA) --compile-bytecode
-	@.venv/bin/python -c "from genre.audio import ffmpeg_exe; print('ffmpeg:', ffmpeg_exe())" || \
+	@.venv/bin/python -c "from genre.data.audio import ffmpeg_exe; print('ffmpeg:', ffmpeg_exe())" || \
 	  (echo "ffmpeg is missing: install it (apt-get install ffmpeg) or check that imageio-ffmpeg installed"; exit 1)
 
 run: setup

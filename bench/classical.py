@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genre.classical import grouped_folds, predict_proba
 from genre.config import Config, load_config
-from genre.extract import extract_dataset
-from genre.feature_table import read_table
-from genre.metrics import clip_truth, score
-from genre.store import sha256_file
-from genre.train import Split, train_classical
+from genre.data.store import sha256_file
+from genre.features.dataset import extract_dataset
+from genre.metrics.scores import clip_truth, score
+from genre.models.classical import grouped_folds, predict_proba
+from genre.models.feature_table import read_table
+from genre.models.train import Split, train_classical
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 WINNER = "winner"

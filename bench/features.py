@@ -5,7 +5,7 @@
 
 Parts (each prints a table and ratios; everything on one core in this one process, except
 the memory part, which runs each size in a fresh child process):
-- features: per-clip time of ``genre.features`` (one decode, one STFT) against a naive baseline
+- features: per-clip time of ``genre.features.extractor`` (one decode, one STFT) against a naive baseline
   that calls each librosa feature function on every raw 3 s segment, each with its own STFT,
   as the reference project did.
 - images: PNG mel spectrograms, one per clip at 432x288 (GTZAN's image size) and one per 3 s
@@ -47,7 +47,7 @@ def naive_features(path: Path) -> np.ndarray:
     import librosa
     from scipy import stats
 
-    from genre.audio import segment_bounds
+    from genre.data.audio import segment_bounds
 
     y, sr = librosa.load(path, sr=SR)
     rows = []
@@ -69,17 +69,17 @@ def naive_features(path: Path) -> np.ndarray:
 
 
 def our_features(path: Path) -> np.ndarray:
-    from genre.audio import load
     from genre.config import FeatureConfig
-    from genre.features import analyse, segment_features
+    from genre.data.audio import load
+    from genre.features.extractor import analyse, segment_features
 
     return segment_features(analyse(load(path, SR), FeatureConfig()))
 
 
 def our_features_and_mels(path: Path) -> np.ndarray:
-    from genre.audio import load
     from genre.config import FeatureConfig
-    from genre.features import clip_features
+    from genre.data.audio import load
+    from genre.features.extractor import clip_features
 
     return clip_features(load(path, SR), FeatureConfig()).features
 
@@ -110,7 +110,7 @@ def matplotlib_segment_pngs(path: Path, out: Path) -> None:
     """The reference way for the CNN's images: per 3 s segment, mel dB of the raw segment, specshow, savefig."""
     import librosa
 
-    from genre.audio import segment_bounds
+    from genre.data.audio import segment_bounds
 
     y, sr = librosa.load(path, sr=SR)
     for i, (s0, s1) in enumerate(segment_bounds(len(y), sr, 3.0, 0.5)):
@@ -121,24 +121,24 @@ def matplotlib_segment_pngs(path: Path, out: Path) -> None:
 
 def floor_mel(path: Path) -> np.ndarray:
     """The bare floor: decode, one STFT, mel, dB."""
-    from genre.audio import load
     from genre.config import FeatureConfig
-    from genre.features import analyse, clip_mel_db
+    from genre.data.audio import load
+    from genre.features.extractor import analyse, clip_mel_db
 
     return clip_mel_db(analyse(load(path, SR), FeatureConfig()))
 
 
 def our_clip_png(path: Path, out: Path) -> None:
-    from genre.spectrogram import save_png
+    from genre.features.images import save_png
 
     save_png(floor_mel(path), out, size=CLIP_IMAGE)
 
 
 def our_segment_pngs(path: Path, out: Path) -> None:
-    from genre.audio import load
     from genre.config import FeatureConfig
-    from genre.features import analyse, segment_mels
-    from genre.spectrogram import save_png
+    from genre.data.audio import load
+    from genre.features.extractor import analyse, segment_mels
+    from genre.features.images import save_png
 
     for i, mel in enumerate(segment_mels(analyse(load(path, SR), FeatureConfig()))):
         save_png(mel, out.with_name(f"{out.stem}-{i:02d}.png"), size=SEGMENT_IMAGE)
@@ -175,8 +175,8 @@ def bench_features(n: int, repeats: int) -> None:
     print(f"\n## features: {len(paths)} gtzan-mini clips (15-20 s), median per clip, one core")
     print("| extractor | ms per clip | speed-up vs naive |\n|---|---|---|")
     for name, label in [("naive", "naive: librosa function per feature per 3 s segment"),
-                        ("ours", "genre.features: one decode, one STFT"),
-                        ("ours_with_mels", "genre.features + 96-band mel images")]:
+                        ("ours", "genre.features.extractor: one decode, one STFT"),
+                        ("ours_with_mels", "genre.features.extractor + 96-band mel images")]:
         print(f"| {label} | {1000 * t[name]:.1f} | {t['naive'] / t[name]:.2f}x |")
     print(f"features speed-up: {t['naive'] / t['ours']:.2f}x (target >= 5x)")
 
@@ -199,7 +199,7 @@ def bench_images(n: int, repeats: int) -> None:
                             (f"one {SEGMENT_IMAGE[0]}x{SEGMENT_IMAGE[1]} PNG per 3 s segment (CNN input)",
                              "mpl_segments", "ours_segments")]:
         print(f"| {unit} | librosa.display.specshow + savefig | {1000 * t[mpl]:.1f} | 1.00x |")
-        print(f"| {unit} | genre.spectrogram: array -> levels -> palette PNG | {1000 * t[ours]:.1f} | "
+        print(f"| {unit} | genre.features.images: array -> levels -> palette PNG | {1000 * t[ours]:.1f} | "
               f"{t[mpl] / t[ours]:.2f}x |")
         print(f"| {unit} | bare floor: decode, one STFT, mel, dB (no image) | {1000 * t['floor']:.1f} | "
               f"{t[mpl] / t['floor']:.2f}x |")
@@ -227,8 +227,8 @@ def memory_child(folder: Path, n: int, work: Path) -> None:
     import pandas as pd
 
     from genre.config import FeatureConfig
-    from genre.extract import extract_dataset
-    from genre.store import sha256_file
+    from genre.data.store import sha256_file
+    from genre.features.dataset import extract_dataset
 
     paths = sorted(folder.glob("*.wav"))[:n]
     table = pd.DataFrame({"clip_id": [p.stem for p in paths], "sha256": [sha256_file(p) for p in paths],

@@ -21,12 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.audio_server import AudioServer, convert  # noqa: E402
-
-from genre.catalog import Catalog  # noqa: E402
 from genre.config import load_config  # noqa: E402
-from genre.ingest import ingest_folder, ingest_manifest  # noqa: E402
-from genre.store import BlobStore  # noqa: E402
+from genre.data.catalog import Catalog  # noqa: E402
+from genre.data.ingest import ingest_folder, ingest_manifest  # noqa: E402
+from genre.data.store import BlobStore  # noqa: E402
+from tests.audio_server import AudioServer, convert  # noqa: E402
 
 GTZAN = ROOT.parent / "shared" / "data" / "gtzan-mini"
 

@@ -24,16 +24,23 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from genre.audio_profile import FP_BANDS, FP_BLOCKS, near_duplicates, profile_file  # noqa: E402
-from genre.catalog import OK  # noqa: E402
 from genre.config import FeatureConfig, ValidationConfig  # noqa: E402
-from genre.features import feature_names  # noqa: E402
-from genre.feature_profile import FeatureProfile  # noqa: E402
-from genre.suites import (  # noqa: E402
-    audio_expectations, balance_expectations, balance_rows, catalog_expectations, catalog_rows,
-    ingestion_expectations, range_expectations, value_expectations, FLOAT32_MAX,
+from genre.data.catalog import OK  # noqa: E402
+from genre.features.extractor import feature_names  # noqa: E402
+from genre.validation.audio_profile import FP_BANDS, FP_BLOCKS, near_duplicates, profile_file  # noqa: E402
+from genre.validation.feature_profile import FeatureProfile  # noqa: E402
+from genre.validation.runner import CRITICAL, GXRun  # noqa: E402
+from genre.validation.suites import (  # noqa: E402
+    FLOAT32_MAX,
+    audio_expectations,
+    balance_expectations,
+    balance_rows,
+    catalog_expectations,
+    catalog_rows,
+    ingestion_expectations,
+    range_expectations,
+    value_expectations,
 )
-from genre.validate import CRITICAL, GXRun  # noqa: E402
 
 GENRES = [f"genre-{i}" for i in range(10)]
 GTZAN = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gtzan-mini"

@@ -24,10 +24,10 @@ from prefect.settings import get_current_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 from tqdm.auto import tqdm
 
-from genre.catalog import Catalog, clips
 from genre.config import Config, FeatureConfig
-from genre.extract import FeatureCache, FeatureSet, Job, Outcome, assemble, compute_many, plan
-from genre.store import BlobStore
+from genre.data.catalog import Catalog, clips
+from genre.data.store import BlobStore
+from genre.features.dataset import FeatureCache, FeatureSet, Job, Outcome, assemble, compute_many, plan
 
 CHUNK_MAX = 16  # clips per task: small enough for a live progress bar, large enough to hide task overhead
 

@@ -16,10 +16,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from genre.catalog import Catalog
 from genre.config import Config, load_config
-from genre.ingest import IngestSummary, ingest_audioset, ingest_folder, ingest_manifest, source_kind
-from genre.store import BlobStore
+from genre.data.catalog import Catalog
+from genre.data.ingest import IngestSummary, ingest_audioset, ingest_folder, ingest_manifest, source_kind
+from genre.data.store import BlobStore
 
 
 class NetworkFailures(RuntimeError):

@@ -8,90 +8,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.evaluate import evaluate_task, gate_task
 from flows.features import run_features
 from flows.ingest import ingest
+from flows.package import package_task
 from flows.timing import Stopwatch
+from flows.train import split_task, train_classical_task, train_cnn_task
 from flows.validate import validate, validate_features_task
-from genre import registry
 from genre.atomic import write_json, write_text
-from genre.classical_report import build_report
-from genre.config import Config, load_config
-from genre.demo import make_demo_dataset
-from genre.evaluate import Evaluation, champion_auc, evaluate
-from genre.gate import Decision, decide
-from genre.predictor import Predictor
-from genre.split import fingerprint, freeze
-from genre.store import BlobStore
-from genre.train import ClassicalResult, Split, cv_groups, train_classical, train_cnn
-
-
-@task(name="split")
-def split_task(table, cfg: Config) -> dict[str, str]:
-    assignment = freeze(cfg.split_file, table, cfg.split)
-    counts = {s: sum(v == s for v in assignment.values()) for s in ("train", "validation", "test")}
-    print(f"clips per split: {counts}; test split {fingerprint(assignment)}")
-    return assignment
-
-
-@task(name="train-classical")
-def train_classical_task(train: Split, val: Split, labels: list[str], cfg: Config, run_dir: Path) -> ClassicalResult:
-    result = train_classical(train, val, cfg)
-    for name, s in result.validation.items():
-        f = result.fitted[name]
-        print(f"{name:<14} cv ROC-AUC {f.cv_roc_auc:.4f}  validation ROC-AUC {s.roc_auc:.4f}  ({f.fit_seconds:.1f} s)")
-    for name, reason in result.skipped.items():
-        print(f"{name:<14} skipped: {reason}")
-    print(f"best classical model: {result.best}")
-    report = build_report(result, val, "validation", labels, cfg.classical, title="Classical models (validation)")
-    report.write(run_dir / "classical")
-    create_table_artifact(key="genre-classical-models", table=report.rows(),
-                          description=f"classical models on validation clips; chosen: {result.best}; "
-                                      f"report: {run_dir / 'classical' / 'report.html'}")
-    return result
-
-
-@task(name="train-vgg16")
-def train_cnn_task(train: Split, val: Split, n_classes: int, cfg: Config):
-    trained = train_cnn(train, val, n_classes, cfg)
-    print(f"VGG16 (weights: {trained.weights}) trained in {trained.fit_seconds:.1f} s")
-    return trained
-
-
-@task(name="evaluate")
-def evaluate_task(result: ClassicalResult, trained, val: Split, test: Split, labels: list[str], cfg: Config,
-                  run_dir: Path) -> Evaluation:
-    evaluation = evaluate(result, trained, val, test, labels, cfg, run_dir)
-    print(evaluation.markdown())
-    return evaluation
-
-
-@task(name="gate")
-def gate_task(evaluation: Evaluation, test_clips, test: Split, labels: list[str], cfg: Config) -> Decision:
-    record = registry.champion(cfg.home)
-    champion_score, note = None, ""
-    if record:
-        champion = Predictor.load(registry.model_path(record["tag"]))
-        paths = [str(BlobStore(cfg.store_dir).path(s)) for s in test_clips["sha256"]]
-        champion_score, note = champion_auc(champion, test_clips, test, labels, cfg, paths)
-    decision = decide(evaluation.roc_auc, cfg.gate.min_roc_auc, champion_score, cfg.gate.min_improvement, note)
-    print(f"gate: {'PROMOTE' if decision.promote else 'keep the champion'}: {decision.reason}")
-    return decision
-
-
-@task(name="package")
-def package_task(evaluation: Evaluation, run_dir: Path, test_split: str, cfg: Config) -> dict[str, str]:
-    metrics = evaluation.test["ensemble"].row()
-    folder = evaluation.predictor.save(run_dir / "predictor")
-    tag = registry.save_model(folder, cfg.model_name, metadata={"test": metrics, "test_split": test_split},
-                              labels={"classical": evaluation.predictor.classical_name, "stage": "champion"})
-    bento = registry.build_bento(tag, cfg.model_name)
-    registry.promote(cfg.home, {"tag": tag, "bento": bento, "roc_auc": metrics["roc_auc"], "test_split": test_split,
-                                "promoted_at": datetime.now(UTC).isoformat(timespec="seconds")})
-    print(f"champion is now {tag}; Bento {bento}")
-    return {"model": tag, "bento": bento}
+from genre.config import load_config
+from genre.data.demo import make_demo_dataset
+from genre.evaluation.evaluate import Evaluation
+from genre.evaluation.gate import Decision
+from genre.models.split import fingerprint
+from genre.models.train import Split, cv_groups
+from genre.serving import registry
 
 
 @flow(name="genre-pipeline", log_prints=True)

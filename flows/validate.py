@@ -13,14 +13,14 @@ from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from genre.catalog import QUARANTINED, Catalog
 from genre.config import Config, load_config
-from genre.extract import FeatureSet
-from genre.feature_profile import FeatureProfile
-from genre.features import feature_names
-from genre.store import BlobStore
-from genre.suites import validate_data, validate_features
-from genre.validate import GXRun, ValidationReport
+from genre.data.catalog import QUARANTINED, Catalog
+from genre.data.store import BlobStore
+from genre.features.dataset import FeatureSet
+from genre.features.extractor import feature_names
+from genre.validation.feature_profile import FeatureProfile
+from genre.validation.runner import GXRun, ValidationReport
+from genre.validation.suites import validate_data, validate_features
 
 
 def _publish(report: ValidationReport, key: str, title: str, extra: str = "") -> None:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
 _OWNER = re.compile(r"\.~(\d+)~\.")
 
 

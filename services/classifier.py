@@ -14,7 +14,7 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import InvalidArgument
 
-from genre.registry import champion, use_store
+from genre.serving.registry import champion, use_store
 
 _HOME = os.environ.get("GENRE_HOME", ".genre")
 if "BENTOML_HOME" not in os.environ:
@@ -40,7 +40,7 @@ class GenreClassifier:
     def __init__(self) -> None:
         import numpy as np
 
-        from genre.predictor import Predictor
+        from genre.serving.predictor import Predictor
 
         self.predictor = Predictor.load(self.model.path)
         self.tag = str(self.model.tag)
@@ -52,7 +52,7 @@ class GenreClassifier:
     def classify(self, audio: Path) -> dict[str, Any]:
         """Top genre, a probability per genre, the model's tag, and the features that lie outside the
         model's training ranges (a hint that the clip is unlike anything it learnt from)."""
-        from genre.audio import AudioError
+        from genre.data.audio import AudioError
 
         try:
             result = self.predictor.classify_file(audio)

@@ -20,7 +20,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from genre.audio import ffmpeg_exe
+from genre.data.audio import ffmpeg_exe
 
 CODECS = {"mp3": ["-c:a", "libmp3lame", "-b:a", "128k"], "flac": ["-c:a", "flac"], "ogg": ["-c:a", "libvorbis"],
           "m4a": ["-c:a", "aac"], "wav": ["-c:a", "pcm_s16le"], "webm": ["-c:a", "libopus"]}

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from genre.audio import load
-from genre.demo import STYLES, render_clip
+from genre.data.audio import load
+from genre.data.demo import STYLES, render_clip
 
 SR = 22050
 GENRES = ("synth-ambient", "synth-funk", "synth-techno")

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genre import classical
-from genre.classical_report import build_report
 from genre.config import load_config
-from genre.extract import extract_dataset
-from genre.store import sha256_file
-from genre.train import Split, train_classical
+from genre.data.store import sha256_file
+from genre.features.dataset import extract_dataset
+from genre.models import classical
+from genre.models.classical_report import build_report
+from genre.models.train import Split, train_classical
 
 GENRES = ("classical", "metal", "pop")
 

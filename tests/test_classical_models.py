@@ -8,10 +8,10 @@ import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import StratifiedKFold
 
-from genre import classical
 from genre.config import ClassicalConfig, load_config
-from genre.metrics import bootstrap_roc_auc, macro_roc_auc, rank_macro_auc
-from genre.train import Split, cv_groups, train_classical
+from genre.metrics.scores import bootstrap_roc_auc, macro_roc_auc, rank_macro_auc
+from genre.models import classical
+from genre.models.train import Split, cv_groups, train_classical
 
 
 def segments(n_clips: int, per_clip: int, n_classes: int, seed: int, spread: float = 1.0,

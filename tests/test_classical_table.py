@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genre.cli import main
+from flows.cli import main
 from genre.config import load_config
-from genre.feature_table import TableError, read_table, train_table
+from genre.models.feature_table import TableError, read_table, train_table
 from tests.conftest import SHARED_DATA
 
 GTZAN_FEATURES = SHARED_DATA / "gtzan-features" / "features_30_sec.csv"

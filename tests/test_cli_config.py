@@ -15,7 +15,7 @@ from genre.config import load_config
 @pytest.mark.parametrize("command", [[], ["run"], ["predict"], ["serve"]])
 def test_help_is_fast_and_explains(command) -> None:
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "genre.cli", *command, "--help"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "flows.cli", *command, "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert time.perf_counter() - start < 5  # no TensorFlow, Prefect or BentoML import for --help
     assert "usage: genre" in out
@@ -24,7 +24,7 @@ def test_help_is_fast_and_explains(command) -> None:
 
 
 def test_predict_without_champion_says_what_to_do(tmp_path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "genre.cli", "--home", str(tmp_path), "predict", "x.wav"],
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "--home", str(tmp_path), "predict", "x.wav"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "run `genre run` first" in proc.stderr
 
@@ -42,7 +42,7 @@ def test_overrides_and_file(tmp_path) -> None:
 
 
 def test_run_on_a_missing_folder_ends_with_one_clear_line(tmp_path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "genre.cli", "--home", str(tmp_path / "home"), "run", "--data",
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "--home", str(tmp_path / "home"), "run", "--data",
                            str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")})
     assert proc.returncode == 1

@@ -8,7 +8,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from genre.demo import STYLES, make_demo_dataset, render_clip
+from genre.data.demo import STYLES, make_demo_dataset, render_clip
 
 
 def _digest(root) -> dict[str, str]:

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from genre.config import FeatureConfig
-from genre.demo import make_demo_dataset
-from genre.features import feature_names
+from genre.data.demo import make_demo_dataset
+from genre.features.extractor import feature_names
 from tests.conftest import ROOT
 from tests.servers import BIN, free_port, start, stop, wait_until
 

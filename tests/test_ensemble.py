@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genre.train import Split, choose_cnn_weight
+from genre.models.train import Split, choose_cnn_weight
 
 
 def _val(labels: list[int], segments: int = 2) -> Split:

@@ -12,10 +12,10 @@ import soundfile as sf
 from PIL import Image
 
 from genre.config import FeatureConfig
-from genre.extract import FAILURES_FILE, MELS_FILE, TABLE_FILE, FeatureCache, extract_dataset
-from genre.features import feature_names
-from genre.spectrogram import save_png, to_rgb
-from genre.store import sha256_file
+from genre.data.store import sha256_file
+from genre.features.dataset import FAILURES_FILE, MELS_FILE, TABLE_FILE, FeatureCache, extract_dataset
+from genre.features.extractor import feature_names
+from genre.features.images import save_png, to_rgb
 
 
 def _catalog(paths: list[Path], labels: list[str]) -> pd.DataFrame:
@@ -141,7 +141,7 @@ def test_png_straight_from_the_array(tmp_path: Path) -> None:
 
 
 def test_cli_renders_pngs_and_reports_bad_files(tone, tmp_path: Path, capsys) -> None:
-    from genre.cli import main
+    from flows.cli import main
 
     good = tone("song.wav", seconds=4.5)
     bad = tmp_path / "broken.mp3"

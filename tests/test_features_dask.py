@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows.cli import parser
 from flows.features import run_features, task_runner
-from genre.catalog import Catalog, clips
-from genre.cli import parser
 from genre.config import load_config
-from genre.extract import extract_dataset
-from genre.ingest import ingest_folder
-from genre.store import BlobStore
+from genre.data.catalog import Catalog, clips
+from genre.data.ingest import ingest_folder
+from genre.data.store import BlobStore
+from genre.features.dataset import extract_dataset
 from tests.conftest import ROOT, write_tone
 from tests.servers import BIN, free_port, start, stop
 

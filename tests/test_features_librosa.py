@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from genre.audio import load
 from genre.config import FeatureConfig
-from genre.features import (
+from genre.data.audio import load
+from genre.features.extractor import (
     FEATURE_FIELDS,
     MEL_FIELDS,
     analyse,
@@ -128,6 +128,6 @@ def test_every_config_field_is_in_a_cache_key() -> None:
 
 def test_feature_docs_are_current() -> None:
     doc = (ROOT / "docs" / "features.md").read_text()
-    assert doc == markdown(FeatureConfig()), "regenerate: python -m genre.features > docs/features.md"
+    assert doc == markdown(FeatureConfig()), "regenerate: python -m genre.features.extractor > docs/features.md"
     for name in feature_names(FeatureConfig()):
         assert f"| `{name}` |" in doc

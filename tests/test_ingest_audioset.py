@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from genre.catalog import Catalog
 from genre.config import AudioSetConfig, load_config
-from genre.ingest.audioset import LABEL_INDEX, ingest_audioset, map_segments, read_label_index, read_segments
-from genre.store import BlobStore
+from genre.data.catalog import Catalog
+from genre.data.ingest.audioset import LABEL_INDEX, ingest_audioset, map_segments, read_label_index, read_segments
+from genre.data.store import BlobStore
 from tests.audio_server import AudioServer, convert
 from tests.conftest import SHARED_DATA
 

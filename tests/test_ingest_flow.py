@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from flows.cli import main
 from flows.ingest import NetworkFailures, network_only
-from genre.catalog import Catalog
-from genre.cli import main
-from genre.ingest import IngestSummary
+from genre.data.catalog import Catalog
+from genre.data.ingest import IngestSummary
 from tests.audio_server import AudioServer, convert
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import soundfile as sf
 
 from genre.atomic import owner_tag
-from genre.catalog import Catalog
 from genre.config import IngestConfig
-from genre.ingest import ingest_folder
-from genre.store import BlobStore
+from genre.data.catalog import Catalog
+from genre.data.ingest import ingest_folder
+from genre.data.store import BlobStore
 from tests.audio_server import convert
 
 

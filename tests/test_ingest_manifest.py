@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from genre.audio import ffmpeg_exe
-from genre.catalog import Catalog
 from genre.config import IngestConfig, load_config
-from genre.ingest.manifest import ingest_manifest, make_item, read_manifest, youtube_id
-from genre.store import BlobStore, sha256_file
+from genre.data.audio import ffmpeg_exe
+from genre.data.catalog import Catalog
+from genre.data.ingest.manifest import ingest_manifest, make_item, read_manifest, youtube_id
+from genre.data.store import BlobStore, sha256_file
 from tests.audio_server import AudioServer, convert
 
 

@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from genre.catalog import Catalog
 from genre.config import load_config
-from genre.ingest.manifest import ingest_manifest
-from genre.store import BlobStore, sha256_file
+from genre.data.catalog import Catalog
+from genre.data.ingest.manifest import ingest_manifest
+from genre.data.store import BlobStore, sha256_file
 from tests.audio_server import AudioServer, convert
 from tests.conftest import ROOT
 
 CHILD = """
 import sys
-from genre.catalog import Catalog
+from genre.data.catalog import Catalog
 from genre.config import load_config
-from genre.ingest.manifest import ingest_manifest
-from genre.store import BlobStore
+from genre.data.ingest.manifest import ingest_manifest
+from genre.data.store import BlobStore
 cfg = load_config(home=sys.argv[2], **{"ingest.parallelism": 2, "ingest.timeout": 5})
 summary = ingest_manifest(sys.argv[1], BlobStore(cfg.store_dir), Catalog(cfg.catalog_path), cfg.ingest,
                           cfg.download_dir, progress=False)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from flows.pipeline import genre_pipeline
-from genre import registry
-from genre.predictor import Predictor
+from genre.serving import registry
+from genre.serving.predictor import Predictor
 
 pytestmark = pytest.mark.slow
 

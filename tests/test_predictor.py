@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from genre import cnn, registry
-from genre.audio import AudioError, load
 from genre.config import CNNConfig, FeatureConfig
-from genre.feature_profile import FeatureProfile
-from genre.features import clip_features, feature_names
-from genre.predictor import Predictor
-from genre.spectrogram import batch_rgb
+from genre.data.audio import AudioError, load
+from genre.features.extractor import clip_features, feature_names
+from genre.features.images import batch_rgb
+from genre.models import vgg16
+from genre.serving import registry
+from genre.serving.predictor import Predictor
+from genre.validation.feature_profile import FeatureProfile
 from tests.conftest import write_tone
 
 
@@ -32,7 +33,7 @@ def predictor(tmp_path_factory) -> Predictor:
             ys += [k] * len(clip.features)
     X, M, y = np.concatenate(feats), np.concatenate(mels), np.array(ys)
     small = CNNConfig(image_size=32, epochs=1, batch_size=8)
-    trained = cnn.train(batch_rgb(M, 32), y, 2, small, verbose=0)
+    trained = vgg16.train(batch_rgb(M, 32), y, 2, small, verbose=0)
     return Predictor(labels=["low", "high"], features=cfg, classical=LogisticRegression(max_iter=500).fit(X, y),
                      classical_name="logreg", cnn=trained.model, cnn_weight=0.5, image_size=32,
                      profile=FeatureProfile.learn(X, feature_names(cfg)))
@@ -83,11 +84,11 @@ def test_champion_pointer_keeps_history(tmp_path) -> None:
 
 
 def test_vgg16_weights_from_a_local_file(tmp_path) -> None:
-    first = cnn.build(3, CNNConfig(image_size=32, seed=1))
+    first = vgg16.build(3, CNNConfig(image_size=32, seed=1))
     path = tmp_path / "vgg16_notop.weights.h5"
     first.get_layer("vgg16").save_weights(path)
-    second = cnn.build(3, CNNConfig(image_size=32, seed=2, weights=str(path)))
+    second = vgg16.build(3, CNNConfig(image_size=32, seed=2, weights=str(path)))
     for a, b in zip(first.get_layer("vgg16").weights, second.get_layer("vgg16").weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        cnn.build(3, CNNConfig(image_size=32, weights=str(tmp_path / "missing.h5")))
+        vgg16.build(3, CNNConfig(image_size=32, weights=str(tmp_path / "missing.h5")))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from genre.config import SplitConfig
-from genre.gate import decide
-from genre.split import assign_splits, fingerprint, freeze
+from genre.evaluation.gate import decide
+from genre.models.split import assign_splits, fingerprint, freeze
 
 
 def _clips(n_per_label: int, labels=("a", "b", "c")) -> pd.DataFrame:

@@ -7,10 +7,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from genre.audio import load
-from genre.audio_profile import ProfileCache, fingerprint, near_duplicates, profile_clips, profile_file, profile_signal
 from genre.config import ValidationConfig
-from genre.demo import STYLES, render_clip
+from genre.data.audio import load
+from genre.data.demo import STYLES, render_clip
+from genre.validation.audio_profile import (
+    ProfileCache,
+    fingerprint,
+    near_duplicates,
+    profile_clips,
+    profile_file,
+    profile_signal,
+)
 
 SR = 22050
 THRESHOLD = ValidationConfig().near_duplicate_similarity

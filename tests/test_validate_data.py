@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from genre.config import Config, load_config
+from genre.data.catalog import Catalog, item
+from genre.data.ingest import ingest_folder
+from genre.data.store import BlobStore
+from genre.validation.runner import CRITICAL, WARNING, GXRun, ValidationError, ValidationReport
+from genre.validation.suites import validate_data
 from tests.planted import GENRES, plant_faults, write_clean
 
-from genre.catalog import Catalog, item
-from genre.config import Config, load_config
-from genre.ingest import ingest_folder
-from genre.store import BlobStore
-from genre.suites import validate_data
-from genre.validate import CRITICAL, WARNING, GXRun, ValidationError, ValidationReport
 
 def run_validation(data: Path, cfg: Config, docs: Path | None = None) -> tuple[ValidationReport, Catalog, str]:
     catalog = Catalog(cfg.catalog_path)

@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from genre.catalog import Catalog, clips
 from genre.config import FeatureConfig, ValidationConfig, load_config
-from genre.extract import extract_dataset
-from genre.feature_profile import PROFILE_FILE, FeatureProfile
-from genre.features import feature_names
-from genre.ingest import ingest_folder
-from genre.predictor import Predictor
-from genre.store import BlobStore
-from genre.suites import validate_features
-from genre.validate import CRITICAL, WARNING, GXRun, ValidationError
+from genre.data.catalog import Catalog, clips
+from genre.data.ingest import ingest_folder
+from genre.data.store import BlobStore
+from genre.features.dataset import extract_dataset
+from genre.features.extractor import feature_names
+from genre.serving.predictor import Predictor
+from genre.validation.feature_profile import PROFILE_FILE, FeatureProfile
+from genre.validation.runner import CRITICAL, WARNING, GXRun, ValidationError
+from genre.validation.suites import validate_features
 
 NAMES = feature_names(FeatureConfig())
 

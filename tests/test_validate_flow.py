@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from flows.validate import validate
-from genre.catalog import OK, QUARANTINED, Catalog, item
 from genre.config import load_config
-from genre.ingest import ingest_folder
-from genre.store import BlobStore
-from genre.validate import ValidationError
+from genre.data.catalog import OK, QUARANTINED, Catalog, item
+from genre.data.ingest import ingest_folder
+from genre.data.store import BlobStore
+from genre.validation.runner import ValidationError
 from tests.planted import GENRES, plant_faults, write_clean
 
 

@@ -15,11 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genre.catalog import Catalog
 from genre.config import AudioSetConfig, IngestConfig
-from genre.ingest.common import IngestSummary, normalise_label
-from genre.ingest.manifest import YOUTUBE_ID, ManifestItem, ingest_items
-from genre.store import BlobStore
+from genre.data.catalog import Catalog
+from genre.data.ingest.common import IngestSummary, normalise_label
+from genre.data.ingest.manifest import YOUTUBE_ID, ManifestItem, ingest_items
+from genre.data.store import BlobStore
 
 LABEL_INDEX = "class_labels_indices.csv"
 

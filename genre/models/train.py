@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from genre import classical, cnn
 from genre.config import Config
-from genre.extract import FeatureSet
-from genre.metrics import Scores, clip_truth, macro_roc_auc, score
-from genre.spectrogram import batch_rgb
+from genre.features.dataset import FeatureSet
+from genre.features.images import batch_rgb
+from genre.metrics.scores import Scores, clip_truth, macro_roc_auc, score
+from genre.models import classical, vgg16
 
 
 @dataclass
@@ -96,10 +96,10 @@ def train_classical(train: Split, val: Split | None, cfg: Config, progress: bool
     return ClassicalResult(fitted, scores, best, skipped)
 
 
-def train_cnn(train: Split, val: Split, n_classes: int, cfg: Config) -> cnn.TrainedCNN:
+def train_cnn(train: Split, val: Split, n_classes: int, cfg: Config) -> vgg16.TrainedCNN:
     size = cfg.cnn.image_size
     top_db = cfg.features.top_db
-    return cnn.train(batch_rgb(train.mels, size, top_db), train.y, n_classes, cfg.cnn,
+    return vgg16.train(batch_rgb(train.mels, size, top_db), train.y, n_classes, cfg.cnn,
                      val=(batch_rgb(val.mels, size, top_db), val.y))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from genre.atomic import atomic_path
-from genre.audio import AudioError, load
+from genre.data.audio import AudioError, load
 
 FP_RATE = 11025
 FP_FFT = 1024
@@ -58,7 +58,7 @@ def fingerprint(y: np.ndarray, sample_rate: int) -> np.ndarray:
     import librosa
     import soxr
 
-    from genre.features import _mel_basis
+    from genre.features.extractor import _mel_basis
 
     if sample_rate != FP_RATE:
         y = soxr.resample(y, sample_rate, FP_RATE).astype(np.float32)

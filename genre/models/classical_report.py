@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from genre.atomic import write_text
-from genre.classical import Fitted, predict_proba
 from genre.config import ClassicalConfig
-from genre.metrics import Scores, bootstrap_roc_auc, clip_truth, per_class, score
-from genre.report import markdown_table, plot_confusion, plot_roc, plot_roc_classes
-from genre.train import ClassicalResult, Split
+from genre.metrics.plots import markdown_table, plot_confusion, plot_roc, plot_roc_classes
+from genre.metrics.scores import Scores, bootstrap_roc_auc, clip_truth, per_class, score
+from genre.models.classical import Fitted, predict_proba
+from genre.models.train import ClassicalResult, Split
 
 
 @dataclass

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from genre.audio_profile import near_duplicates, profile_clips
-from genre.catalog import OK, QUARANTINED, item
 from genre.config import Config, ValidationConfig
-from genre.feature_profile import FeatureProfile
-from genre.store import BlobStore
-from genre.validate import CRITICAL, WARNING, GXRun, ValidationReport
+from genre.data.catalog import OK, QUARANTINED, item
+from genre.data.store import BlobStore
+from genre.validation.audio_profile import near_duplicates, profile_clips
+from genre.validation.feature_profile import FeatureProfile
+from genre.validation.runner import CRITICAL, WARNING, GXRun, ValidationReport
 
 STRING_COLUMNS = ["clip_id", "label", "source", "source_id", "sha256"]
 NUMBER_COLUMNS = ["duration", "sample_rate", "channels"]

@@ -8,11 +8,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from genre.atomic import remove_orphans
-from genre.audio import AUDIO_EXTENSIONS
-from genre.catalog import Catalog, CatalogRow
 from genre.config import IngestConfig
-from genre.ingest.common import IngestSummary, ingest_file, normalise_label
-from genre.store import BlobStore
+from genre.data.audio import AUDIO_EXTENSIONS
+from genre.data.catalog import Catalog, CatalogRow
+from genre.data.ingest.common import IngestSummary, ingest_file, normalise_label
+from genre.data.store import BlobStore
 
 
 def read_label_overrides(path: str | Path) -> dict[str, str]:

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from genre.atomic import atomic_path
-from genre.metrics import Scores
+from genre.metrics.scores import Scores
 
 
 def metrics_table(rows: dict[str, Scores], title: str = "") -> str:

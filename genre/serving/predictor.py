@@ -11,11 +11,11 @@ import joblib
 import numpy as np
 
 from genre.atomic import atomic_path, write_json
-from genre.audio import check_signal, load
 from genre.config import FeatureConfig
-from genre.feature_profile import FeatureProfile
-from genre.features import ClipFeatures, clip_features
-from genre.spectrogram import batch_rgb
+from genre.data.audio import check_signal, load
+from genre.features.extractor import ClipFeatures, clip_features
+from genre.features.images import batch_rgb
+from genre.validation.feature_profile import FeatureProfile
 
 CLASSICAL_FILE = "classical.joblib"
 CNN_FILE = "cnn.keras"
@@ -50,13 +50,13 @@ class Predictor:
 
     def components(self, features: np.ndarray, mels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Segment probabilities of the classical model and of the CNN (None without one)."""
-        from genre import cnn
-        from genre.classical import predict_proba
+        from genre.models import vgg16
+        from genre.models.classical import predict_proba
 
         p_classical = predict_proba(self.classical, features, len(self.labels))
         p_cnn = None
         if self.cnn is not None:
-            p_cnn = cnn.predict(self.cnn, batch_rgb(mels, self.image_size, self.features.top_db))
+            p_cnn = vgg16.predict(self.cnn, batch_rgb(mels, self.image_size, self.features.top_db))
         return p_classical, p_cnn
 
     def combine(self, p_classical: np.ndarray, p_cnn: np.ndarray | None) -> np.ndarray:

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from genre.cnn import TrainedCNN
 from genre.config import Config
-from genre.extract import extract_dataset
-from genre.classical import predict_proba
-from genre.metrics import Scores, clip_truth, score
-from genre.predictor import Predictor
-from genre.report import metrics_table, plot_confusion, plot_roc
-from genre.train import ClassicalResult, Split, choose_cnn_weight
+from genre.features.dataset import extract_dataset
+from genre.metrics.plots import metrics_table, plot_confusion, plot_roc
+from genre.metrics.scores import Scores, clip_truth, score
+from genre.models.classical import predict_proba
+from genre.models.train import ClassicalResult, Split, choose_cnn_weight
+from genre.models.vgg16 import TrainedCNN
+from genre.serving.predictor import Predictor
 
 ENSEMBLE = "ensemble"
 CNN = "vgg16"

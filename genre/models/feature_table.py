@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from genre.atomic import atomic_path, write_json
-from genre.classical_report import ClassicalReport, build_report
 from genre.config import Config
-from genre.split import assign_splits
-from genre.train import ClassicalResult, Split, train_classical
+from genre.models.classical_report import ClassicalReport, build_report
+from genre.models.split import assign_splits
+from genre.models.train import ClassicalResult, Split, train_classical
 
 
 class TableError(ValueError):

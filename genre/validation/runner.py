@@ -2,7 +2,7 @@
 
 Each expectation carries a severity in its ``meta``: a failed *critical* one stops the
 run; a failed *warning* is reported, and the catalog items it names are quarantined.
-The suites themselves live in :mod:`genre.suites`.
+The suites themselves live in :mod:`genre.validation.suites`.
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ class GXRun:
         """Build this run's Data Docs, readable offline, plus an index page; returns the index."""
         if self.folder is None:
             return None
-        from genre import datadocs
+        from genre.validation import datadocs
 
         self.context.build_data_docs()
         return datadocs.publish(self.folder, stage, report.records(), report.verdict)

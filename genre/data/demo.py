@@ -125,6 +125,6 @@ def make_demo_dataset(root: str | Path, clips_per_genre: int = 10, seconds: floa
             with atomic_path(target, suffix=".wav") as tmp:
                 sf.write(tmp, y, SAMPLE_RATE, subtype="PCM_16")
     (root / "README.txt").write_text(
-        "SYNTHETIC demo data made by genre.demo: generated tones and noise drums, not real music.\n"
+        "SYNTHETIC demo data made by genre.data.demo: generated tones and noise drums, not real music.\n"
     )
     return root

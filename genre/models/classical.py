@@ -28,7 +28,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from tqdm.auto import tqdm
 
 from genre.config import ClassicalConfig
-from genre.metrics import clip_truth, macro_roc_auc
+from genre.metrics.scores import clip_truth, macro_roc_auc
 
 MODELS = ("svm", "logreg", "random_forest", "xgboost")
 

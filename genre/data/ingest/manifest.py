@@ -30,11 +30,11 @@ from urllib.parse import parse_qs, urlsplit
 from tqdm.auto import tqdm
 
 from genre.atomic import owner_tag, remove_orphans
-from genre.audio import AudioError, ffmpeg_exe, to_lossless
-from genre.catalog import FAILED, Catalog, CatalogRow
 from genre.config import IngestConfig
-from genre.ingest.common import IngestSummary, ingest_file, normalise_label
-from genre.store import BlobStore
+from genre.data.audio import AudioError, ffmpeg_exe, to_lossless
+from genre.data.catalog import FAILED, Catalog, CatalogRow
+from genre.data.ingest.common import IngestSummary, ingest_file, normalise_label
+from genre.data.store import BlobStore
 
 YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}

@@ -7,10 +7,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genre.audio import AudioError, probe
-from genre.catalog import FAILED, OK, CatalogRow
 from genre.config import IngestConfig
-from genre.store import BlobStore, sha256_file
+from genre.data.audio import AudioError, probe
+from genre.data.catalog import FAILED, OK, CatalogRow
+from genre.data.store import BlobStore, sha256_file
 
 
 def normalise_label(raw: str) -> str:

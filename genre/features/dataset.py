@@ -22,9 +22,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from genre.atomic import atomic_path, write_json
-from genre.audio import AudioError, load
 from genre.config import FeatureConfig
-from genre.features import OUTPUTS, analyse, feature_names, output_key, segment_features, segment_mels
+from genre.data.audio import AudioError, load
+from genre.features.extractor import OUTPUTS, analyse, feature_names, output_key, segment_features, segment_mels
 
 TABLE_FILE = "features.parquet"
 MELS_FILE = "mels.npy"

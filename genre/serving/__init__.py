@@ -1,0 +1,1 @@
+"""The inference side: the one predictor (audio -> probabilities) and the model registry (BentoML store, champion)."""
