@@ -112,7 +112,7 @@ def main() -> None:
 
         def catalog() -> None:
             ok = catalog_rows(frame)
-            run.run("catalog", ok, catalog_expectations(cfg, GENRES), ["item", "exact_duplicate_of"], True)
+            run.run("catalog", ok, catalog_expectations(cfg, GENRES, FeatureConfig().min_seconds), ["item", "exact_duplicate_of"], True)
             run.run("ingestion", frame.assign(item=ok["item"]), ingestion_expectations(cfg), ["item", "reason"])
             run.run("balance", balance_rows(ok, GENRES), balance_expectations(cfg), ["label"])
 

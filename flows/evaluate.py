@@ -12,7 +12,7 @@ from genre.evaluation.evaluate import Evaluation, champion_auc, evaluate
 from genre.evaluation.gate import Decision, decide
 from genre.models.train import ClassicalResult, Split
 from genre.serving import registry
-from genre.serving.predictor import Predictor
+from genre.serving.predictor import IncompatibleModel, Predictor
 
 
 @task(name="evaluate")
@@ -28,9 +28,13 @@ def gate_task(evaluation: Evaluation, test_clips, test: Split, labels: list[str]
     record = registry.champion(cfg.home)
     champion_score, note = None, ""
     if record:
-        champion = Predictor.load(registry.model_path(record["tag"]))
-        paths = [str(BlobStore(cfg.store_dir).path(s)) for s in test_clips["sha256"]]
-        champion_score, note = champion_auc(champion, test_clips, test, labels, cfg, paths)
+        try:
+            champion = Predictor.load(registry.model_path(record["tag"]))
+        except IncompatibleModel as exc:
+            note = f"the champion {record['tag']} cannot be scored by this code: {exc}"
+        else:
+            paths = [str(BlobStore(cfg.store_dir).path(s)) for s in test_clips["sha256"]]
+            champion_score, note = champion_auc(champion, test_clips, test, labels, cfg, paths)
     decision = decide(evaluation.roc_auc, cfg.gate.min_roc_auc, champion_score, cfg.gate.min_improvement, note)
     print(f"gate: {'PROMOTE' if decision.promote else 'keep the champion'}: {decision.reason}")
     return decision

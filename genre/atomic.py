@@ -15,6 +15,16 @@ from typing import Any
 _OWNER = re.compile(r"\.~(\d+)~\.")
 
 
+def _file_mode() -> int:
+    """0666 less the process's umask: the mode ``open()`` would give a new file (mkstemp gives 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def owner_tag() -> str:
     """``.~<pid>~.``: marks a temporary name with the process that writes it."""
     return f".~{os.getpid()}~."
@@ -60,11 +70,27 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{owner_tag()}", suffix=suffix or ".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, _FILE_MODE)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def locked(target: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``target`` (through ``<target>.lock``) for the block; other processes wait."""
+    import fcntl
+
+    lock = Path(f"{target}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_bytes(target: str | Path, data: bytes) -> None:

@@ -71,6 +71,9 @@ class FeatureConfig(_Section):
     n_mfcc: int = 20
     preemphasis: float = 0.97
     top_db: float = 80.0
+    # The one minimum length, for training (shorter catalog items are quarantined) and serving (400). A clip
+    # between this and one segment is repeated end to end to fill one segment, the same way in both.
+    min_seconds: float = Field(1.0, gt=0.0)
 
 
 class ValidationConfig(_Section):
@@ -79,9 +82,9 @@ class ValidationConfig(_Section):
     min_clips_per_genre: int = 3
     max_class_ratio: float = 5.0
     max_failed_share: float = 0.2
-    min_duration: float = 2.0
     max_duration: float = 900.0
-    sample_rates: tuple[int, ...] = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+    sample_rates: tuple[int, ...] = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400,
+                                     192000)
     max_channels: int = 2
     min_rms: float = 1e-3  # about -60 dBFS: quieter clips count as silent
     full_scale: float = 0.999  # a sample at or above this magnitude counts as clipped

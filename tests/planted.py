@@ -53,6 +53,35 @@ def plant_faults(root: Path) -> dict[str, str]:
     paths["truncated"].write_bytes(data[: len(data) // 2])
     sf.write(paths["unreadable"], funk, SR)
     paths["unreadable"].write_bytes(paths["unreadable"].read_bytes()[:30])
-    sf.write(paths["short"], funk[:SR], SR)
+    sf.write(paths["short"], funk[: SR // 2], SR)  # under features.min_seconds
     sf.write(paths["few"], render_clip(STYLES["synth-waltz"], seed=903, seconds=3.0), SR)
+    return planted
+
+
+def plant_more_faults(root: Path) -> dict[str, str]:
+    """Faults the first set does not cover: one content under two labels, an unexpected sample rate, three
+    channels, NaN samples, one channel of a stereo file clipped hard (the other quiet), and 96 kHz audio
+    (which is fine)."""
+    funk = render_clip(STYLES["synth-funk"], seed=910, seconds=3.0)
+    planted = {
+        "relabelled": "synth-ambient/zz-funk-again.wav",
+        "rate": "synth-funk/zz-12345hz.wav",
+        "channels": "synth-funk/zz-three-channels.wav",
+        "nonfinite": "synth-techno/zz-nan.wav",
+        "stereo_clipped": "synth-techno/zz-left-clipped.wav",
+        "hires": "synth-techno/zz-96k.flac",
+    }
+    paths = {k: root / v for k, v in planted.items()}
+    shutil.copyfile(root / "synth-funk" / "synth-funk.000.wav", paths["relabelled"])
+    sf.write(paths["rate"], render_clip(STYLES["synth-funk"], seed=911, seconds=3.0), 12345)
+    sf.write(paths["channels"], np.stack([funk, funk * 0.5, funk * 0.25], axis=1), SR)
+    nan = render_clip(STYLES["synth-techno"], seed=912, seconds=3.0).astype(np.float32)
+    nan[SR:SR + 50] = np.nan
+    sf.write(paths["nonfinite"], nan, SR, subtype="FLOAT")
+    techno = render_clip(STYLES["synth-techno"], seed=913, seconds=3.0)
+    sf.write(paths["stereo_clipped"], np.stack([np.clip(techno * 30, -1, 1), techno * 0.05], axis=1), SR)
+    import soxr
+
+    hires = soxr.resample(render_clip(STYLES["synth-techno"], seed=914, seconds=3.0), SR, 96000)
+    sf.write(paths["hires"], hires.astype(np.float32), 96000)
     return planted

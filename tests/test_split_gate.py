@@ -37,3 +37,66 @@ def test_gate_floor_champion_and_ties() -> None:
     tie = decide(0.85, 0.75, 0.85)
     assert not tie.promote and "does not beat" in tie.reason
     assert not decide(0.86, 0.75, 0.85, min_improvement=0.02).promote
+
+
+def test_a_genre_of_three_clips_reaches_every_split() -> None:
+    split = assign_splits(_clips(3), SplitConfig(validation=0.2, test=0.2))
+    for label in "abc":
+        assert sorted(s for c, s in split.items() if c.startswith(label)) == ["test", "train", "validation"]
+
+
+def test_sections_of_one_recording_stay_in_one_split() -> None:
+    # overlapping sections of 12 recordings, as an AudioSet or manifest source gives them
+    rows = [{"clip_id": f"r{r:02d}s{s}", "label": "ab"[r % 2], "recording": f"manifest:youtube:{r:02d}"}
+            for r in range(12) for s in range(3)]
+    clips = pd.DataFrame(rows)
+    split = assign_splits(clips, SplitConfig(validation=0.2, test=0.2))
+    by_recording = clips.assign(split=clips["clip_id"].map(split)).groupby("recording")["split"].nunique()
+    assert (by_recording == 1).all()
+    assert set(split.values()) == {"train", "validation", "test"}
+
+
+RACER = """
+import sys, time
+import pandas as pd
+import genre.models.split as split
+from genre.config import SplitConfig
+
+slow = split.write_json
+def write_json(path, obj):  # a slow disk: the write lands long after the read
+    time.sleep(float(sys.argv[3]))
+    slow(path, obj)
+split.write_json = write_json
+n = int(sys.argv[2])
+clips = pd.DataFrame([{"clip_id": f"{lab}{i:03d}", "label": lab} for lab in "abc" for i in range(n)])
+got = split.freeze(__import__("pathlib").Path(sys.argv[1]), clips, SplitConfig())
+print(__import__("json").dumps(got))
+"""
+
+
+def test_runs_that_freeze_together_agree_with_the_saved_split(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "splits.json"
+    script = tmp_path / "racer.py"
+    script.write_text(RACER)
+    first = subprocess.Popen([sys.executable, str(script), str(path), "6", "1.5"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.7)  # the first run has read the (empty) split and is writing
+    second = subprocess.Popen([sys.executable, str(script), str(path), "20", "0"], stdout=subprocess.PIPE, text=True)
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in (first, second)]
+    saved = json.loads(path.read_text())
+    for got in outs:  # what each run trained and tested on is what the file says
+        assert {c: saved[c] for c in got} == got
+
+
+def test_macro_f1_averages_the_genres_present() -> None:
+    import numpy as np
+
+    from genre.metrics.scores import score
+
+    y = np.array([0, 0, 1, 1])  # genre 2 has no clip in this split
+    probs = np.eye(3)[[0, 0, 1, 1]] * 0.8 + 0.05
+    assert score(y, probs).macro_f1 == 1.0

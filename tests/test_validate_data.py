@@ -8,11 +8,11 @@ import pytest
 
 from genre.config import Config, load_config
 from genre.data.catalog import Catalog, item
-from genre.data.ingest import ingest_folder
+from genre.data.ingest import ingest_folder, source_name
 from genre.data.store import BlobStore
 from genre.validation.runner import CRITICAL, WARNING, GXRun, ValidationError, ValidationReport
-from genre.validation.suites import validate_data
-from tests.planted import GENRES, plant_faults, write_clean
+from genre.validation.suites import balance_rows, validate_data
+from tests.planted import GENRES, plant_faults, plant_more_faults, write_clean
 
 
 def run_validation(data: Path, cfg: Config, docs: Path | None = None) -> tuple[ValidationReport, Catalog, str]:
@@ -20,7 +20,7 @@ def run_validation(data: Path, cfg: Config, docs: Path | None = None) -> tuple[V
     ingest_folder(data, BlobStore(cfg.store_dir), catalog, cfg.ingest, progress=False)
     run = GXRun(docs)
     report = validate_data(catalog.frame(), BlobStore(cfg.store_dir), cfg, run, progress=False)
-    return report, catalog, f"folder:{data.name}"
+    return report, catalog, source_name(data)
 
 
 def failed(report: ValidationReport) -> dict[tuple[str, str], object]:
@@ -112,3 +112,85 @@ def test_real_gtzan_clips_pass(gtzan_mini: Path, tmp_path: Path) -> None:
     assert balance.success
     near = next(c for c in report.checks if c.column == "near_duplicate_similarity")
     assert near.success and near.offending == []
+
+
+def _tripped(report: ValidationReport) -> dict[tuple[str, str, str], object]:
+    return {(c.suite, c.expectation, c.column): c for c in report.checks if not c.success}
+
+
+def _key(suite: str, exp) -> tuple[str, str, str]:
+    return suite, exp.expectation_type, getattr(exp, "column", None) or ""
+
+
+def test_every_expectation_of_the_data_suites_has_a_planted_fault_that_trips_it(tmp_path: Path) -> None:
+    from genre.validation.suites import (
+        audio_expectations,
+        balance_expectations,
+        catalog_expectations,
+        catalog_rows,
+        ingestion_expectations,
+    )
+
+    data = write_clean(tmp_path / "data")
+    planted = {**plant_faults(data), **plant_more_faults(data)}
+    # max_class_ratio 3: synth-waltz's single clip against four of the others is the imbalance planted
+    cfg = load_config(home=str(tmp_path / "home"), workers=1, genres=[*GENRES, "synth-waltz"],
+                      **{"validation.max_class_ratio": 3, "validation.max_failed_share": 0.01})
+    catalog, store = Catalog(cfg.catalog_path), BlobStore(cfg.store_dir)
+    ingest_folder(data, store, catalog, cfg.ingest, progress=False)
+    source = source_name(data)
+    damaged = catalog.frame().set_index("source_id").loc["synth-ambient/synth-ambient.003.wav", "sha256"]
+    store.path(damaged).chmod(0o644)
+    store.path(damaged).write_bytes(b"RIFF" + bytes(40))  # a stored blob damaged on disk after ingestion
+    report = validate_data(catalog.frame(), store, cfg, GXRun(), progress=False)
+    name = {k: item(source, v) for k, v in planted.items()}
+    tripped = _tripped(report)
+    expect = {e: e for e in (
+        ("catalog", "expect_column_values_to_be_between", "labels_per_clip"),
+        ("catalog", "expect_column_values_to_be_in_set", "sample_rate"),
+        ("catalog", "expect_column_values_to_be_between", "channels"),
+        ("audio", "expect_column_values_to_be_between", "nonfinite_share"),
+        ("audio", "expect_column_values_to_be_between", "clipped_share"),
+        ("balance", "expect_column_max_to_be_between", "ratio_to_smallest"),
+        ("ingestion", "expect_column_values_to_be_in_set", "status"),
+        ("audio", "expect_column_values_to_be_in_set", "decodable"),
+    )}
+    assert set(expect) <= set(tripped), report.table()
+    labels = tripped[("catalog", "expect_column_values_to_be_between", "labels_per_clip")].offending
+    assert name["relabelled"] in labels and item(source, "synth-funk/synth-funk.000.wav") in labels
+    assert tripped[("catalog", "expect_column_values_to_be_in_set", "sample_rate")].offending == [name["rate"]]
+    assert tripped[("catalog", "expect_column_values_to_be_between", "channels")].offending == [name["channels"]]
+    assert tripped[("audio", "expect_column_values_to_be_between", "nonfinite_share")].offending == [name["nonfinite"]]
+    assert name["stereo_clipped"] in tripped[("audio", "expect_column_values_to_be_between", "clipped_share")].offending
+    assert name["hires"] not in report.quarantine()  # 96 kHz is ordinary studio audio
+    assert tripped[("audio", "expect_column_values_to_be_in_set", "decodable")].offending == [
+        item(source, "synth-ambient/synth-ambient.003.wav")]
+
+    # the structural checks of the catalog, planted in the rows themselves
+    ok = catalog_rows(catalog.frame())
+    bad = ok.copy()
+    bad.loc[0, "label"] = None
+    bad.loc[1, "sha256"] = "not-a-hash"
+    bad.loc[2, "clip_id"] = bad.loc[3, "clip_id"]
+    bad["sha256s_per_clip"] = bad.groupby("clip_id")["sha256"].transform("nunique")
+    bad = bad.astype({"duration": object})
+    bad.loc[4, "duration"] = "three"
+    run = GXRun()
+
+    def exps() -> list:  # GX binds an expectation to the suite that ran it: a fresh list per run
+        return catalog_expectations(cfg.validation, None, cfg.features.min_seconds)
+
+    tripped.update(_tripped(ValidationReport(run.run("catalog", bad, exps(), ["item"]))))
+    for column in ("clip_id", "label", "source", "source_id", "sha256", "duration", "sample_rate", "channels",
+                   "status", "reason"):
+        tripped.update(_tripped(ValidationReport(run.run("catalog", bad.drop(columns=[column]), exps(), ["item"]))))
+    one_genre = balance_rows(ok[ok["label"] == "synth-funk"], None)
+    tripped.update(_tripped(ValidationReport(run.run("balance", one_genre, balance_expectations(cfg.validation),
+                                                     ["label"]))))
+    everything = ([_key("catalog", e) for e in exps()] + [_key("catalog", e) for e in
+                  catalog_expectations(cfg.validation, list(GENRES), cfg.features.min_seconds)]
+                  + [_key("ingestion", e) for e in ingestion_expectations(cfg.validation)]
+                  + [_key("audio", e) for e in audio_expectations(cfg.validation)]
+                  + [_key("balance", e) for e in balance_expectations(cfg.validation)])
+    missing = sorted(set(everything) - set(tripped))
+    assert not missing, missing

@@ -9,7 +9,7 @@ import pytest
 from flows.validate import validate
 from genre.config import load_config
 from genre.data.catalog import OK, QUARANTINED, Catalog, item
-from genre.data.ingest import ingest_folder
+from genre.data.ingest import ingest_folder, source_name
 from genre.data.store import BlobStore
 from genre.validation.runner import ValidationError
 from tests.planted import GENRES, plant_faults, write_clean
@@ -22,7 +22,7 @@ def test_flow_quarantines_warnings_and_stops_on_critical(prefect_api, tmp_path: 
     catalog, store = Catalog(cfg.catalog_path), BlobStore(cfg.store_dir)
     ingest_folder(data, store, catalog, cfg.ingest, progress=False)
     (data / "synth-waltz").rename(tmp_path / "waltz-aside")  # leave the critical fault out at first
-    catalog.set_item_status({item("folder:data", planted["few"]): "removed by the test"}, "failed")
+    catalog.set_item_status({item(source_name(data), planted["few"]): "removed by the test"}, "failed")
 
     report = validate(cfg=cfg, run_dir=tmp_path / "run")
     assert not report.critical and len(report.warnings) == 7
@@ -30,10 +30,10 @@ def test_flow_quarantines_warnings_and_stops_on_critical(prefect_api, tmp_path: 
     status = dict(zip(frame["item"], frame["status"]))
     reason = dict(zip(frame["item"], frame["reason"]))
     for fault in ("label", "silent", "clipped", "exact", "near", "truncated", "short"):
-        key = item("folder:data", planted[fault])
+        key = item(source_name(data), planted[fault])
         assert status[key] == QUARANTINED and "failed data validation" in reason[key], (fault, reason[key])
-    assert status[item("folder:data", "synth-techno/synth-techno.000.wav")] == OK  # the original stays
-    sha = frame.loc[frame["item"] == item("folder:data", planted["silent"]), "sha256"].item()
+    assert status[item(source_name(data), "synth-techno/synth-techno.000.wav")] == OK  # the original stays
+    sha = frame.loc[frame["item"] == item(source_name(data), planted["silent"]), "sha256"].item()
     assert store.path(sha).is_file()  # quarantined, never deleted
     index = tmp_path / "run" / "validation" / "index.html"
     assert index.is_file() and "zz-silent.wav" in index.read_text()

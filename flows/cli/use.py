@@ -15,14 +15,18 @@ from flows.cli.common import champion_record
 def cmd_predict(args: argparse.Namespace) -> int:
     from genre.data.audio import AudioError
     from genre.serving import registry
-    from genre.serving.predictor import Predictor
+    from genre.serving.predictor import IncompatibleModel, Predictor
 
     found = champion_record(args)
     if found is None:
         return 2
     home, record = found
     registry.use_store(home)
-    predictor = Predictor.load(registry.model_path(record["tag"]))
+    try:
+        predictor = Predictor.load(registry.model_path(record["tag"]))
+    except IncompatibleModel as exc:
+        print(f"genre predict: {exc}", file=sys.stderr)
+        return 2
     failed = 0
     for path in args.files:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ def _existing(path: str | Path) -> Path:
 
 
 def probe(path: str | Path) -> AudioInfo:
-    """Duration, sample rate and channels of ``path``; raises :class:`AudioError`."""
+    """Duration, sample rate and channels of ``path`` from its header; raises :class:`AudioError`."""
     path = _existing(path)
     try:
         info = sf.info(str(path))
@@ -77,16 +78,56 @@ def probe(path: str | Path) -> AudioInfo:
         return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels, info.format.lower())
     except (sf.LibsndfileError, RuntimeError):
         pass
-    y, sr = _ffmpeg_decode(path, None)
-    return AudioInfo(len(y) / sr, sr, 1, "ffmpeg")
+    info = _ffmpeg_info(path)
+    if info.duration > 0:
+        return info
+    y, sr = _ffmpeg_decode(path, info.sample_rate)  # a stream without a duration in its header
+    return AudioInfo(len(y) / sr, sr, info.channels, info.format)
 
 
-def load(path: str | Path, sample_rate: int, max_seconds: float | None = None, finite: bool = True) -> np.ndarray:
-    """Decode ``path`` to mono float32 at ``sample_rate``; raises :class:`AudioError`.
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_STREAM = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+).*?, (\d+) Hz, ([^,]+)")
 
-    soundfile reads wav, flac, ogg, mp3 and au; anything else goes through ffmpeg.
-    With ``finite=False`` NaN or infinite samples are returned instead of refused
-    (the data validation measures them).
+
+def _channels(layout: str) -> int:
+    """ffmpeg's channel layout name -> channel count: mono, stereo, quad, 5.1(side), 3 channels..."""
+    layout = layout.strip().split("(")[0]
+    named = {"mono": 1, "stereo": 2, "quad": 4, "hexagonal": 6, "octagonal": 8, "downmix": 2}
+    if layout in named:
+        return named[layout]
+    if m := re.fullmatch(r"(\d+) channels", layout):
+        return int(m.group(1))
+    if m := re.fullmatch(r"(\d+)\.(\d+)", layout):
+        return int(m.group(1)) + int(m.group(2))
+    return 2
+
+
+def _ffmpeg_info(path: Path) -> AudioInfo:
+    """What ffmpeg reads from the container header (``ffmpeg -i``, no decoding): duration 0 when unknown."""
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
+                              timeout=60)
+    except subprocess.TimeoutExpired as exc:
+        raise AudioError(f"{path}: reading its header took longer than 60 s") from exc
+    text = proc.stderr.decode(errors="replace")
+    stream = _STREAM.search(text)
+    if stream is None:
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        reason = "it holds no audio stream" if "Stream #" in text else (lines[-1].strip() if lines else "unknown")
+        raise AudioError(f"{path}: not decodable audio ({reason})")
+    duration = _DURATION.search(text)
+    seconds = (int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3))
+               if duration else 0.0)
+    return AudioInfo(seconds, int(stream.group(2)), _channels(stream.group(3)), stream.group(1))
+
+
+def load(path: str | Path, sample_rate: int, max_seconds: float | None = None, finite: bool = True,
+         mono: bool = True) -> np.ndarray:
+    """Decode ``path`` to float32 at ``sample_rate``, mono by default; raises :class:`AudioError`.
+
+    soundfile reads wav, flac, ogg, mp3 and au; anything else goes through ffmpeg. With
+    ``mono=False`` the result is (frames, channels), each channel as stored. With ``finite=False``
+    NaN or infinite samples are returned instead of refused (the data validation measures them).
     """
     path = _existing(path)
     try:
@@ -95,10 +136,12 @@ def load(path: str | Path, sample_rate: int, max_seconds: float | None = None, f
             y = f.read(frames=frames, dtype="float32", always_2d=True)
             sr = f.samplerate
     except (sf.LibsndfileError, RuntimeError):
-        y, sr = _ffmpeg_decode(path, sample_rate, max_seconds)
-    else:
-        if y.shape[0] == 0:
-            raise AudioError(f"{path}: no audio frames")
+        channels = 1 if mono else _ffmpeg_info(path).channels
+        y, sr = _ffmpeg_decode(path, sample_rate, max_seconds, channels)
+        y = y.reshape(-1, channels)
+    if y.shape[0] == 0:
+        raise AudioError(f"{path}: no audio frames")
+    if mono:
         y = y.mean(axis=1)
     if sr != sample_rate:
         import soxr
@@ -139,12 +182,14 @@ def to_lossless(src: str | Path, dst: str | Path, sample_rate: int, timeout: flo
     return dst
 
 
-def _ffmpeg_decode(path: Path, sample_rate: int | None, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
-    sr = sample_rate or 44100
+def _ffmpeg_decode(path: Path, sample_rate: int, max_seconds: float | None = None,
+                   channels: int = 1) -> tuple[np.ndarray, int]:
+    """Interleaved float32 samples of ``channels`` channels at ``sample_rate``, and the rate."""
+    sr = sample_rate
     cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path)]
     if max_seconds is not None:
         cmd += ["-t", str(max_seconds)]
-    cmd += ["-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+    cmd += ["-vn", "-ac", str(channels), "-ar", str(sr), "-f", "f32le", "-"]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=300)
     except subprocess.TimeoutExpired as exc:
@@ -160,7 +205,8 @@ def check_signal(y: np.ndarray, sample_rate: int, name: str, min_seconds: float 
                  silence_rms: float = 1e-4) -> None:
     """Raise :class:`AudioError` for a signal too short or too quiet to classify."""
     if len(y) < min_seconds * sample_rate:
-        raise AudioError(f"{name}: {len(y) / sample_rate:.2f} s of audio is too short (at least {min_seconds} s)")
+        raise AudioError(f"{name}: {len(y) / sample_rate:.2f} s of audio is too short: the minimum is "
+                         f"{min_seconds:g} s (features.min_seconds)")
     rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
     if rms < silence_rms:
         raise AudioError(f"{name}: audio is silent (RMS {rms:.1e})")

@@ -83,6 +83,13 @@ class Catalog:
             cur = db.execute("SELECT source_id FROM catalog WHERE source = ? AND status = ?", (source, OK))
             return {r[0] for r in cur}
 
+    def done_items(self, source: str) -> dict[str, tuple[str, str]]:
+        """Source id -> (sha256, label) of the items of ``source`` already ingested successfully."""
+        with self._connect() as db:
+            cur = db.execute("SELECT source_id, sha256, label FROM catalog WHERE source = ? AND status = ?",
+                             (source, OK))
+            return {r[0]: (r[1], r[2]) for r in cur}
+
     def is_done(self, source: str, source_id: str) -> bool:
         """Whether this one item of ``source`` is already ingested successfully."""
         with self._connect() as db:
@@ -109,7 +116,15 @@ def item(source: str, source_id: str) -> str:
     return f"{source}:{source_id}"
 
 
+def recording(source: str, source_id: str) -> str:
+    """The recording an item was cut from: its source and id without the ``#t=start,end`` of a section.
+
+    Sections of one recording share it, so the split keeps them on one side even where they overlap.
+    """
+    return f"{source}:{source_id.split('#t=')[0]}"
+
+
 def clips(frame: pd.DataFrame) -> pd.DataFrame:
-    """Distinct usable clips (status ok), one row per clip id."""
-    ok = frame[frame["status"] == OK]
-    return ok.drop_duplicates("clip_id").sort_values("clip_id").reset_index(drop=True)
+    """Distinct usable clips (status ok), one row per clip id, with the ``recording`` each was cut from."""
+    ok = frame[frame["status"] == OK].drop_duplicates("clip_id").sort_values("clip_id").reset_index(drop=True)
+    return ok.assign(recording=[recording(s, i) for s, i in zip(ok["source"], ok["source_id"])])

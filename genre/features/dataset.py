@@ -107,7 +107,7 @@ def plan(clips: pd.DataFrame, audio_paths: Sequence[str | Path], cache: FeatureC
             for cid, sha, p in zip(clips["clip_id"], clips["sha256"], audio_paths) if cache.missing(sha)]
 
 
-_ERRORS = (AudioError, ValueError, RuntimeError, OSError)  # librosa's ParameterError is a ValueError
+_ERRORS = (AudioError, ValueError, RuntimeError, OSError)  # FeatureError is a ValueError
 
 
 def compute_one(job: Job, cache_root: str | Path, cfg: FeatureConfig) -> Outcome:

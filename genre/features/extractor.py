@@ -26,15 +26,26 @@ import numpy as np
 from genre.config import FeatureConfig
 from genre.data.audio import segment_bounds
 
-# Bump a version when the code that computes that output changes its values.
-FEATURES_VERSION = 2
-MELS_VERSION = 2
+# Bump a version when the code that computes that output changes its values. Caches key on them, and a
+# predictor records them: a model is never served or gated on features it was not trained with.
+# 3: silent or constant segments give finite moments; clips shorter than a segment are repeated to fill one.
+FEATURES_VERSION = 3
+MELS_VERSION = 3
 # Config fields each output depends on; every FeatureConfig field must appear in one of them
 # (a test checks), so a new field cannot silently escape the cache keys.
-FEATURE_FIELDS = ("sample_rate", "segment_seconds", "segment_overlap", "n_fft", "hop_length", "n_mfcc")
+FEATURE_FIELDS = ("sample_rate", "segment_seconds", "segment_overlap", "n_fft", "hop_length", "n_mfcc", "min_seconds")
 MEL_FIELDS = ("sample_rate", "segment_seconds", "segment_overlap", "n_fft", "hop_length", "n_mels", "preemphasis",
-              "top_db")
+              "top_db", "min_seconds")
 OUTPUTS = ("features", "mels")
+
+
+class FeatureError(ValueError):
+    """Audio the features cannot be computed from (e.g. shorter than ``min_seconds``); the message says why."""
+
+
+def versions() -> dict[str, int]:
+    """The code versions of both outputs, as recorded with a model."""
+    return {"features": FEATURES_VERSION, "mels": MELS_VERSION}
 
 
 @dataclass(frozen=True)
@@ -161,10 +172,24 @@ def segment_frames(cfg: FeatureConfig) -> int:
     return 1 + int(round(cfg.segment_seconds * cfg.sample_rate)) // cfg.hop_length
 
 
+def fit_length(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """``y`` itself, or repeated end to end to fill one segment when shorter; below ``min_seconds`` a FeatureError.
+
+    Training and serving both pass through here, so a short clip looks the same to the models in both.
+    """
+    seconds = len(y) / cfg.sample_rate
+    if seconds < cfg.min_seconds:
+        raise FeatureError(f"{seconds:.2f} s of audio is shorter than the minimum of {cfg.min_seconds:g} s "
+                           "(features.min_seconds)")
+    size = int(round(cfg.segment_seconds * cfg.sample_rate))
+    return np.resize(y, size) if len(y) < size else y
+
+
 def analyse(y: np.ndarray, cfg: FeatureConfig) -> Spectra:
-    """The clip's one STFT (centred Hann frames of ``n_fft``, hop ``hop_length``)."""
+    """The clip's one STFT (centred Hann frames of ``n_fft``, hop ``hop_length``) after :func:`fit_length`."""
+    y = fit_length(y, cfg)
     if len(y) < cfg.n_fft:
-        raise ValueError(f"clip of {len(y)} samples is shorter than one FFT window ({cfg.n_fft})")
+        raise FeatureError(f"clip of {len(y)} samples is shorter than one FFT window ({cfg.n_fft})")
     mag = stft_magnitude(y, cfg.n_fft, cfg.hop_length)
     segments = segment_bounds(len(y), cfg.sample_rate, cfg.segment_seconds, cfg.segment_overlap)
     return Spectra(y=y, mag=mag, power=mag * mag, segments=segments, cfg=cfg)
@@ -226,7 +251,9 @@ def _tuning(power: np.ndarray, sr: int, n_fft: int, fmin: float = 150.0, fmax: f
     pitch = (lo + rows + shift[rows, cols]) * float(sr) / n_fft
     mag = cur[rows, cols] + 0.5 * slope[rows, cols] * shift[rows, cols]
     keep = pitch > 0
-    threshold = np.median(mag[keep]) if keep.any() else 0.0
+    if not keep.any():  # silence or no tonal peak: librosa would warn and answer 0.0
+        return 0.0
+    threshold = np.median(mag[keep])
     return float(librosa.pitch_tuning(pitch[(mag >= threshold) & keep], resolution=0.01, bins_per_octave=12))
 
 
@@ -239,13 +266,24 @@ def _abs_moments(y: np.ndarray, segments: list[tuple[int, int]]) -> np.ndarray:
         d = a - mean
         d2 = d * d
         m2, m3, m4 = d2.mean(), (d2 * d).mean(), (d2 * d2).mean()
-        with np.errstate(divide="ignore", invalid="ignore"):
+        if m2 <= 1e-12 * max(mean * mean, 1e-12):  # silence or a constant level: no shape to measure
+            out[i] = mean, np.sqrt(m2), 0.0, 0.0
+        else:
             out[i] = mean, np.sqrt(m2), m3 / m2**1.5, m4 / m2**2 - 3.0
     return out
 
 
 def segment_features(sp: Spectra) -> np.ndarray:
-    """(n_segments, n_features) float32 in the order of :func:`feature_names`."""
+    """(n_segments, n_features) float32 in the order of :func:`feature_names`; a FeatureError if librosa refuses."""
+    from librosa.util.exceptions import ParameterError
+
+    try:
+        return _segment_features(sp)
+    except ParameterError as exc:  # not a ValueError in librosa 0.11
+        raise FeatureError(f"features cannot be computed: {exc}") from exc
+
+
+def _segment_features(sp: Spectra) -> np.ndarray:
     import librosa
 
     cfg, mag, power = sp.cfg, sp.mag, sp.power

@@ -52,13 +52,14 @@ class Scores:
 
 
 def score(y: np.ndarray, probs: np.ndarray) -> Scores:
-    """Metrics of clip probabilities ``probs`` against integer labels ``y``."""
+    """Metrics of clip probabilities ``probs`` against integer labels ``y``; macro-F1 over the genres in ``y``."""
     pred = probs.argmax(axis=1)
     labels = np.arange(probs.shape[1])
+    present = np.unique(y)  # a genre with no clip in this split has no F1 to average (not an F1 of 0)
     return Scores(
         roc_auc=macro_roc_auc(y, probs),
         accuracy=float(accuracy_score(y, pred)),
-        macro_f1=float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+        macro_f1=float(f1_score(y, pred, labels=present, average="macro", zero_division=0)),
         confusion=confusion_matrix(y, pred, labels=labels),
         n_clips=len(y),
     )

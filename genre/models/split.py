@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from genre.atomic import write_json
+from genre.atomic import locked, write_json
 from genre.config import SplitConfig
 
 SPLITS = ("train", "validation", "test")
@@ -24,23 +24,36 @@ def _order(clip_id: str, seed: int) -> str:
 
 
 def assign_splits(clips: pd.DataFrame, cfg: SplitConfig, frozen: dict[str, str] | None = None) -> dict[str, str]:
-    """Map every clip id to train/validation/test; ``frozen`` assignments are kept."""
+    """Map every clip id to train/validation/test; ``frozen`` assignments are kept.
+
+    The unit is the recording (column ``recording`` where the table has one, else the clip): every clip of
+    a recording goes where its first frozen clip went, or all together to one split. Per label, a new unit
+    goes to the split that lags its target share most (train takes the rest); a label with three units or
+    more gets one in each split before the shares apply, so every genre reaches validation and test.
+    """
     out = dict(frozen or {})
+    unit_of = dict(zip(clips["clip_id"], clips["recording"] if "recording" in clips else clips["clip_id"]))
+    placed: dict[str, str] = {}
+    for clip, unit in unit_of.items():
+        if clip in out:
+            placed.setdefault(unit, out[clip])
     targets = {"test": cfg.test, "validation": cfg.validation}
     for _, group in clips.groupby("label", sort=True):
-        ids = list(group["clip_id"])
-        counts = {s: sum(out.get(c) == s for c in ids) for s in SPLITS}
-        new = sorted((c for c in ids if c not in out), key=lambda c: _order(c, cfg.seed))
-        for clip in new:
-            total = sum(counts.values()) + 1
-            # give the clip to the split that lags its target most; train takes the rest
-            lag = {s: targets[s] * total - counts[s] for s in targets}
-            split = max(lag, key=lag.get)
-            if lag[split] < 0.5 or (split == "test" and counts["test"] == 0 and total < 3):
-                split = "train"
-            out[clip] = split
+        units = sorted({unit_of[c] for c in group["clip_id"]})
+        counts = {s: sum(placed.get(u) == s for u in units) for s in SPLITS}
+        for unit in sorted((u for u in units if u not in placed), key=lambda u: _order(u, cfg.seed)):
+            empty = [s for s in SPLITS if counts[s] == 0]
+            if len(units) >= 3 and empty:
+                split = empty[0]
+            else:
+                total = sum(counts.values()) + 1
+                lag = {s: targets[s] * total - counts[s] for s in targets}
+                split = max(lag, key=lag.get)
+                if lag[split] < 0.5:
+                    split = "train"
+            placed[unit] = split
             counts[split] += 1
-    return {c: out[c] for c in clips["clip_id"]}
+    return {c: out.get(c, placed[unit_of[c]]) for c in clips["clip_id"]}
 
 
 def load_frozen(path: Path) -> dict[str, str]:
@@ -48,10 +61,15 @@ def load_frozen(path: Path) -> dict[str, str]:
 
 
 def freeze(path: Path, clips: pd.DataFrame, cfg: SplitConfig) -> dict[str, str]:
-    """Assign splits, merging with and updating the frozen file at ``path``."""
-    frozen = load_frozen(path)
-    assignment = assign_splits(clips, cfg, frozen)
-    write_json(path, {**frozen, **assignment})
+    """Assign splits, merging with and updating the frozen file at ``path``.
+
+    Read, assign and write happen under an exclusive lock on ``path``, so runs that start together
+    agree: the second sees the first's assignments and keeps them.
+    """
+    with locked(path):
+        frozen = load_frozen(path)
+        assignment = assign_splits(clips, cfg, frozen)
+        write_json(path, {**frozen, **assignment})
     return assignment
 
 

@@ -13,13 +13,17 @@ import numpy as np
 from genre.atomic import atomic_path, write_json
 from genre.config import FeatureConfig
 from genre.data.audio import check_signal, load
-from genre.features.extractor import ClipFeatures, clip_features
+from genre.features.extractor import ClipFeatures, clip_features, versions
 from genre.features.images import batch_rgb
 from genre.validation.feature_profile import FeatureProfile
 
 CLASSICAL_FILE = "classical.joblib"
 CNN_FILE = "cnn.keras"
 META_FILE = "predictor.json"
+
+
+class IncompatibleModel(ValueError):
+    """A saved predictor whose features this code no longer computes the same way; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class Predictor:
 
     def classify_signal(self, y: np.ndarray, name: str = "audio") -> Classification:
         """Probabilities per genre of one decoded signal at ``features.sample_rate``, and its unusual features."""
-        check_signal(y, self.features.sample_rate, name, min_seconds=self.features.n_fft / self.features.sample_rate)
+        check_signal(y, self.features.sample_rate, name, min_seconds=self.features.min_seconds)
         clip: ClipFeatures = clip_features(y, self.features)
         probs = self.predict_segments(clip.features, clip.mels).mean(axis=0)
         unusual = self.profile.outside(clip.features) if self.profile is not None else []
@@ -93,6 +97,7 @@ class Predictor:
             "labels": self.labels, "features": self.features.model_dump(mode="json"),
             "classical_name": self.classical_name, "cnn_weight": self.cnn_weight,
             "image_size": self.image_size, "has_cnn": self.cnn is not None, "info": self.info,
+            "feature_versions": versions(),
         })
         if self.profile is not None:
             self.profile.save(folder)
@@ -100,9 +105,15 @@ class Predictor:
 
     @classmethod
     def load(cls, folder: str | Path) -> Predictor:
-        """Read a predictor written by :meth:`save`."""
+        """Read a predictor written by :meth:`save`; :class:`IncompatibleModel` if its features changed since."""
         folder = Path(folder)
         meta = json.loads((folder / META_FILE).read_text())
+        saved = meta.get("feature_versions", {"features": 1, "mels": 1})  # predictors before versions were saved
+        if saved != versions():
+            raise IncompatibleModel(
+                f"the model in {folder} was trained on feature extractor versions {saved}, but this code computes "
+                f"{versions()}: its inputs would not mean what it learnt. Retrain it (`genre run`) and serve the "
+                "new champion.")
         model = None
         if meta["has_cnn"]:
             import keras

@@ -32,7 +32,7 @@ FP_BANDS = 16
 FP_BLOCK_SECONDS = 0.5
 FP_SECONDS = 30.0
 FP_BLOCKS = int(FP_SECONDS / FP_BLOCK_SECONDS)
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # 2: clipping measured per channel, before the down-mix
 
 
 @dataclass(frozen=True)
@@ -78,19 +78,25 @@ def fingerprint(y: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def profile_signal(y: np.ndarray, sample_rate: int, full_scale: float) -> AudioProfile:
-    """Profile of decoded samples ``y`` (which may hold NaN or inf)."""
-    finite = np.isfinite(y)
-    nonfinite = 1.0 - float(finite.mean()) if len(y) else 0.0
-    y = np.where(finite, y, np.float32(0.0))
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.0
-    clipped = float(np.mean(np.abs(y) >= full_scale)) if len(y) else 0.0
-    return AudioProfile(True, "", len(y) / sample_rate, rms, clipped, nonfinite, fingerprint(y, sample_rate))
+    """Profile of decoded samples ``y``, (frames,) or (frames, channels), which may hold NaN or inf.
+
+    Clipping is the share of full-scale samples in the worst channel, measured before the down-mix
+    (a channel clipped hard beside a quiet one stays visible); the rest is measured on the mono mix.
+    """
+    channels = y.reshape(len(y), -1)
+    finite = np.isfinite(channels)
+    nonfinite = 1.0 - float(finite.mean()) if channels.size else 0.0
+    channels = np.where(finite, channels, np.float32(0.0))
+    clipped = float(np.max(np.mean(np.abs(channels) >= full_scale, axis=0))) if channels.size else 0.0
+    mono = channels.mean(axis=1, dtype=np.float32)
+    rms = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) if len(mono) else 0.0
+    return AudioProfile(True, "", len(mono) / sample_rate, rms, clipped, nonfinite, fingerprint(mono, sample_rate))
 
 
 def profile_file(path: str | Path, sample_rate: int, full_scale: float) -> AudioProfile:
-    """Decode ``path`` at ``sample_rate`` and profile it; an undecodable file gives ``decodable=False``."""
+    """Decode ``path`` at ``sample_rate``, every channel kept, and profile it; undecodable gives ``decodable=False``."""
     try:
-        y = load(path, sample_rate, finite=False)
+        y = load(path, sample_rate, finite=False, mono=False)
     except AudioError as exc:
         return AudioProfile.undecodable(str(exc))
     return profile_signal(y, sample_rate, full_scale)

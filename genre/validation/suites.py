@@ -22,7 +22,7 @@ STRING_COLUMNS = ["clip_id", "label", "source", "source_id", "sha256"]
 NUMBER_COLUMNS = ["duration", "sample_rate", "channels"]
 REQUIRED_COLUMNS = [*STRING_COLUMNS, *NUMBER_COLUMNS, "status", "reason"]
 NUMBER_TYPES = ["float64", "float32", "int64", "int32"]
-LABEL_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+LABEL_PATTERN = r"^[^\W_A-Z]+(?:-[^\W_A-Z]+)*$"  # normalise_label's output: any alphabet, dashes
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 CRIT, WARN = {"severity": CRITICAL}, {"severity": WARNING}
 
@@ -39,7 +39,7 @@ def catalog_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return ok.astype({c: object for c in [*STRING_COLUMNS, "item", "exact_duplicate_of"]})
 
 
-def catalog_expectations(cfg: ValidationConfig, genres: list[str] | None) -> list:
+def catalog_expectations(cfg: ValidationConfig, genres: list[str] | None, min_seconds: float) -> list:
     import great_expectations.expectations as gxe
 
     exps = [gxe.ExpectColumnToExist(column=c, meta=CRIT) for c in REQUIRED_COLUMNS]
@@ -52,7 +52,7 @@ def catalog_expectations(cfg: ValidationConfig, genres: list[str] | None) -> lis
         gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(genres), meta=WARN) if genres else
         gxe.ExpectColumnValuesToMatchRegex(column="label", regex=LABEL_PATTERN, meta=WARN),
         gxe.ExpectColumnValuesToBeBetween(column="labels_per_clip", min_value=1, max_value=1, meta=WARN),
-        gxe.ExpectColumnValuesToBeBetween(column="duration", min_value=cfg.min_duration, max_value=cfg.max_duration,
+        gxe.ExpectColumnValuesToBeBetween(column="duration", min_value=min_seconds, max_value=cfg.max_duration,
                                           meta=WARN),
         gxe.ExpectColumnValuesToBeInSet(column="sample_rate", value_set=list(cfg.sample_rates), meta=WARN),
         gxe.ExpectColumnValuesToBeBetween(column="channels", min_value=1, max_value=cfg.max_channels, meta=WARN),
@@ -141,7 +141,7 @@ def validate_data(frame: pd.DataFrame, store: BlobStore, cfg: Config, run: GXRun
     ok = catalog_rows(frame)
     every = frame.assign(item=[item(s, i) for s, i in zip(frame["source"], frame["source_id"])]).astype(
         {"item": object, "status": object, "reason": object})
-    checks = run.run("catalog", ok, catalog_expectations(cfg.validation, genres),
+    checks = run.run("catalog", ok, catalog_expectations(cfg.validation, genres, cfg.features.min_seconds),
                      ["item", "exact_duplicate_of"], quarantines=True)
     checks += run.run("ingestion", every[["item", "status", "reason"]], ingestion_expectations(cfg.validation),
                       ["item", "reason"])

@@ -2,8 +2,8 @@
 
 from genre.data.ingest.audioset import ingest_audioset
 from genre.data.ingest.common import IngestSummary, ingest_file, normalise_label, source_kind
-from genre.data.ingest.folder import ingest_folder
+from genre.data.ingest.folder import ingest_folder, source_name
 from genre.data.ingest.manifest import ingest_manifest
 
 __all__ = ["IngestSummary", "ingest_audioset", "ingest_file", "ingest_folder", "ingest_manifest",
-           "normalise_label", "source_kind"]
+           "normalise_label", "source_kind", "source_name"]

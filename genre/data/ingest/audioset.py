@@ -57,7 +57,7 @@ def read_segments(path: str | Path) -> tuple[list[Segment], list[str]]:
     """Parse a segment CSV: the segments, and one message per malformed line (which is skipped)."""
     path = Path(path)
     segments, problems = [], []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
         for number, line in enumerate(f, start=1):
             if not line.strip() or line.startswith("#"):
                 continue
@@ -79,7 +79,7 @@ def read_segments(path: str | Path) -> tuple[list[Segment], list[str]]:
 
 def read_label_index(path: str | Path) -> dict[str, str]:
     """``class_labels_indices.csv`` as {ontology id: display name}."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"mid", "display_name"} <= set(reader.fieldnames):
             raise ValueError(f"{path}: a label index needs the columns 'mid' and 'display_name'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +15,14 @@ from genre.data.store import BlobStore, sha256_file
 
 
 def normalise_label(raw: str) -> str:
-    """``"Hip Hop"`` -> ``"hip-hop"``: lower case, words joined by dashes."""
-    label = re.sub(r"[^a-z0-9]+", "-", raw.strip().lower()).strip("-")
+    """A stable, readable slug: ``"Hip Hop"`` -> ``"hip-hop"``, ``"Música Latina"`` -> ``"musica-latina"``,
+    ``"民谣"`` -> ``"民谣"``: case folded, accents of Latin letters folded, other alphabets kept, words joined by
+    dashes. A ValueError (naming the label) when nothing is left."""
+    decomposed = unicodedata.normalize("NFKD", raw.strip().casefold())
+    folded = unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    label = re.sub(r"[\W_]+", "-", folded).strip("-")
     if not label:
-        raise ValueError(f"label {raw!r} is empty once normalised")
+        raise ValueError(f"label {raw!r} is empty once normalised (it holds no letter or digit)")
     return label
 
 
@@ -56,6 +61,7 @@ class IngestSummary:
     skipped: int = 0
     duplicates: list[str] = field(default_factory=list)
     network_failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # things the user should know that are no item's failure
 
     def add(self, row: CatalogRow, network: bool = False) -> None:
         """Count ``row``; ``network`` marks a failure that a later retry may fix."""
@@ -81,6 +87,8 @@ class IngestSummary:
             lines += [f"| {s} | {r.replace('|', '/')} |" for s, r in self.failures]
         if self.duplicates:
             lines += ["", "Ignored duplicates:", *(f"- {note}" for note in self.duplicates)]
+        if self.notes:
+            lines += ["", "Notes:", *(f"- {note}" for note in self.notes)]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -96,6 +104,8 @@ class IngestSummary:
             text += f"\n  failed {item}: {reason}"
         for note in self.duplicates:
             text += f"\n  ignored: {note}"
+        for note in self.notes:
+            text += f"\n  note: {note}"
         return text
 
 
@@ -106,6 +116,6 @@ def source_kind(path: str | Path) -> str:
         return "folder"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: give a folder, a manifest CSV or an AudioSet segment CSV")
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
         head = [line for _, line in zip(range(5), f)]
     return "audioset" if any(line.startswith("#") and "YTID" in line for line in head) else "manifest"

@@ -132,7 +132,7 @@ def read_manifest(path: str | Path, cfg: IngestConfig, source: str) -> Manifest:
     if not path.is_file():
         raise FileNotFoundError(f"manifest {path} does not exist; give a CSV of url,label[,start,end] lines")
     manifest, seen = Manifest(), {}
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
         for number, cells in enumerate(csv.reader(f), start=1):
             cells = [c.strip() for c in cells]
             if not any(cells) or cells[0].startswith("#") or (number == 1 and cells[0].lower() == "url"):
