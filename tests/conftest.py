@@ -15,7 +15,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("GENRE_SHARED_DATA", ROOT.parent / "shared" / "data"))  # a copied tree sets it
 GTZAN_MINI = SHARED_DATA / "gtzan-mini"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from genre.config import SplitConfig
 from genre.evaluation.gate import decide
@@ -59,6 +60,7 @@ def test_sections_of_one_recording_stay_in_one_split() -> None:
 RACER = """
 import sys, time
 import pandas as pd
+import pytest
 import genre.models.split as split
 from genre.config import SplitConfig
 
@@ -100,3 +102,66 @@ def test_macro_f1_averages_the_genres_present() -> None:
     y = np.array([0, 0, 1, 1])  # genre 2 has no clip in this split
     probs = np.eye(3)[[0, 0, 1, 1]] * 0.8 + 0.05
     assert score(y, probs).macro_f1 == 1.0
+
+
+def test_gate_decisions_are_booleans_and_reasons_name_the_figures() -> None:
+    low = decide(0.70, 0.75, None)
+    assert low.promote is False and low.reason == "ROC-AUC 0.7000 is below the floor 0.7500"
+    first = decide(0.80, 0.75, None, champion_note="the champion knows other genres")
+    assert first.promote is True
+    assert first.reason == ("ROC-AUC 0.8000 clears the floor 0.7500; no comparable champion "
+                            "(the champion knows other genres)")
+    assert decide(0.80, 0.75, None).reason.endswith("no comparable champion")
+    win = decide(0.90, 0.75, 0.85)
+    assert win.promote is True and win.reason == "ROC-AUC 0.9000 beats the champion's 0.8500 on the same test split"
+    tie = decide(0.85, 0.75, 0.85, min_improvement=0.01)
+    assert tie.promote is False
+    assert tie.reason == ("ROC-AUC 0.8500 does not beat the champion's 0.8500 (+0.0100 needed) on the same test split")
+
+
+def test_new_sections_of_a_frozen_recording_join_its_split(tmp_path) -> None:
+    rows = [{"clip_id": f"r{r:02d}s0", "label": "ab"[r % 2], "recording": f"yt:{r:02d}"} for r in range(12)]
+    path = tmp_path / "splits.json"
+    first = freeze(path, pd.DataFrame(rows), SplitConfig())
+    more = rows + [{"clip_id": f"r{r:02d}s1", "label": "ab"[r % 2], "recording": f"yt:{r:02d}"} for r in range(12)]
+    second = freeze(path, pd.DataFrame(more), SplitConfig())
+    assert all(second[f"r{r:02d}s1"] == first[f"r{r:02d}s0"] for r in range(12))
+    assert path.with_name("splits.json.lock").is_file()  # the lock lives beside the file it guards
+    # clips frozen apart before recordings were known keep their own splits
+    legacy = {"r00s0": "test", "r00s1": "train"}
+    kept = assign_splits(pd.DataFrame(more), SplitConfig(), legacy)
+    assert kept["r00s0"] == "test" and kept["r00s1"] == "train"
+
+
+def test_shares_hold_when_clips_join_a_frozen_split_and_the_seed_matters(tmp_path) -> None:
+    path = tmp_path / "splits.json"
+    freeze(path, _clips(10), SplitConfig(validation=0.2, test=0.2))
+    grown = freeze(path, _clips(20), SplitConfig(validation=0.2, test=0.2))
+    for label in "abc":
+        counts = pd.Series([s for c, s in grown.items() if c.startswith(label)]).value_counts()
+        assert counts.to_dict() == {"train": 12, "validation": 4, "test": 4}
+    one, other = (assign_splits(_clips(20), SplitConfig(seed=s)) for s in (1, 2))
+    assert one != other and sorted(one.values()) == sorted(other.values())
+
+
+def test_fingerprint_names_the_test_clips_only() -> None:
+    a = {"x": "test", "y": "train", "z": "validation"}
+    assert fingerprint(a) == fingerprint({**a, "y": "validation", "w": "train"})
+    assert fingerprint(a) != fingerprint({**a, "y": "test"})
+
+
+def test_gate_floor_is_inclusive() -> None:
+    assert decide(0.75, 0.75, None).promote is True
+
+
+def test_rank_auc_counts_a_class_with_one_clip_and_is_nan_without_two_classes() -> None:
+    import numpy as np
+
+    from genre.metrics.scores import bootstrap_roc_auc, macro_roc_auc, rank_macro_auc
+
+    y = np.array([0, 0, 0, 1, 1, 2])  # genre 2 has a single clip
+    probs = np.random.default_rng(3).dirichlet(np.ones(3), size=len(y))
+    assert rank_macro_auc(y, probs) == pytest.approx(macro_roc_auc(y, probs))
+    assert np.isnan(rank_macro_auc(np.array([1, 1]), probs[:2]))
+    with pytest.raises(ValueError, match="no bootstrap resample held two classes"):
+        bootstrap_roc_auc(np.array([1, 1, 1]), probs[:3], n=50)
