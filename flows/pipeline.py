@@ -65,7 +65,7 @@ def genre_pipeline(data: str | None = None, config: str | None = None, home: str
     with watch.stage("train-classical"):
         result = train_classical_task(train, val, labels, cfg, run_dir)
     with watch.stage("train-vgg16"):
-        trained = train_cnn_task(train, val, len(labels), cfg)
+        trained = train_cnn_task(train, val, len(labels), cfg, run_dir)
     with watch.stage("evaluate"):
         evaluation = evaluate_task(result, trained, val, test, labels, cfg, run_dir)
     evaluation.predictor.profile = profile  # the training ranges travel with the model

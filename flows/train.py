@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from genre.config import Config
+from genre.metrics.plots import markdown_table, plot_training
 from genre.models.classical_report import build_report
 from genre.models.split import fingerprint, freeze
 from genre.models.train import ClassicalResult, Split, train_classical, train_cnn
@@ -39,7 +40,16 @@ def train_classical_task(train: Split, val: Split, labels: list[str], cfg: Confi
 
 
 @task(name="train-vgg16")
-def train_cnn_task(train: Split, val: Split, n_classes: int, cfg: Config):
+def train_cnn_task(train: Split, val: Split, n_classes: int, cfg: Config, run_dir: Path):
     trained = train_cnn(train, val, n_classes, cfg)
-    print(f"VGG16 (weights: {trained.weights}) trained in {trained.fit_seconds:.1f} s")
+    curves = plot_training(trained.history, run_dir / "vgg16-training.png",
+                           f"VGG16 ({trained.mode}, {trained.precision})")
+    facts = {"mode": trained.mode, "weights": trained.weights, "precision": trained.precision,
+             "best epoch": trained.best_epoch + 1, "epochs run": len(next(iter(trained.history.values()), [])),
+             "resumed after epoch": trained.resumed_at, "fit seconds": round(trained.fit_seconds, 1),
+             "training images/s": round(trained.images_per_second, 1), "curves": str(curves)}
+    print("VGG16: " + "; ".join(f"{k} {v}" for k, v in facts.items()))
+    create_markdown_artifact(key="genre-vgg16", description="how VGG16 was trained",
+                             markdown="### VGG16 training\n\n" + markdown_table([facts]) + "\n\n"
+                                      + "\n".join(f"- {note}" for note in trained.notes))
     return trained

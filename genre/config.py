@@ -122,14 +122,20 @@ class ClassicalConfig(_Section):
 
 
 class CNNConfig(_Section):
-    """VGG16 on mel-spectrogram images."""
+    """VGG16 on mel-spectrogram images: from scratch (``weights = "none"``) or transfer from pretrained weights."""
 
-    weights: str = "none"  # "none", "imagenet" or a path to a .weights.h5 file
+    weights: str = "none"  # "none" (from scratch), "imagenet", or a VGG16 no-top weights file
+    precision: Literal["auto", "bfloat16", "float32"] = "auto"  # auto: bf16 where the hardware has bf16 instructions
     image_size: int = 64
-    epochs: int = 6
+    epochs: int = 6  # of full training from scratch
     batch_size: int = 32
     learning_rate: float = 1e-4
-    trainable_base: bool = True
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    patience: int = Field(4, ge=1)  # epochs without a better validation clip ROC-AUC before stopping
+    head_epochs: int = Field(60, ge=1)  # transfer: epochs of the head on the cached base outputs (seconds)
+    head_learning_rate: float = 1e-3
+    fine_tune_epochs: int = Field(0, ge=0)  # transfer: then fine-tune block5 for this many epochs (0: no)
+    fine_tune_learning_rate: float = 1e-5
     seed: int = 42
 
 

@@ -13,8 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from genre.config import CNNConfig, FeatureConfig
 from genre.data.audio import AudioError, load
 from genre.features.extractor import FeatureError, clip_features, feature_names
-from genre.features.images import batch_rgb
 from genre.models import vgg16
+from genre.models.vgg16_training import Data, fit
 from genre.serving import registry
 from genre.serving.predictor import Predictor
 from genre.validation.feature_profile import FeatureProfile
@@ -35,7 +35,9 @@ def predictor(tmp_path_factory) -> Predictor:
             ys += [k] * len(clip.features)
     X, M, y = np.concatenate(feats), np.concatenate(mels), np.array(ys)
     small = CNNConfig(image_size=32, epochs=1, batch_size=8)
-    trained = vgg16.train(batch_rgb(M, 32), y, 2, small, verbose=0)
+    data = Data(mels=M, y=y, val_mels=M, val_y=y, val_clips=np.repeat(np.arange(len(feats)), [len(f) for f in feats]),
+                n_classes=2, top_db=cfg.top_db)
+    trained = fit(data, small, tmp_path_factory.mktemp("cnn"), progress=False)
     return Predictor(labels=["low", "high"], features=cfg, classical=LogisticRegression(max_iter=500).fit(X, y),
                      classical_name="logreg", cnn=trained.model, cnn_weight=0.5, image_size=32,
                      profile=FeatureProfile.learn(X, feature_names(cfg)))

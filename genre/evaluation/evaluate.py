@@ -13,7 +13,7 @@ from genre.metrics.plots import metrics_table, plot_confusion, plot_roc
 from genre.metrics.scores import Scores, clip_truth, score
 from genre.models.classical import predict_proba
 from genre.models.train import ClassicalResult, Split, choose_cnn_weight
-from genre.models.vgg16 import TrainedCNN
+from genre.models.vgg16_training import TrainedCNN
 from genre.serving.predictor import Predictor
 
 ENSEMBLE = "ensemble"
@@ -39,6 +39,9 @@ class Evaluation:
         return "\n\n".join([
             f"Ensemble: `{p.classical_name}` and `{CNN}` averaged with VGG16 weight {self.cnn_weight:.2f} "
             "(chosen on validation).",
+            f"VGG16: {p.info.get('cnn_mode', '?')} (weights `{p.info.get('cnn_weights', '?')}`), precision "
+            f"{p.info.get('cnn_precision', '?')}, best epoch {int(p.info.get('cnn_best_epoch', -1)) + 1}, "
+            f"{p.info.get('cnn_train_images_per_second', 0)} training images/s.",
             metrics_table(self.validation, "Validation (clip level)"),
             metrics_table(self.test, "Test (clip level, frozen split)"),
         ])
@@ -49,7 +52,7 @@ def evaluate(classical: ClassicalResult, cnn: TrainedCNN, val: Split, test: Spli
     """Build the ensemble predictor, score all models on test, and draw ROC and confusion plots."""
     predictor = Predictor(labels=labels, features=cfg.features, classical=classical.fitted[classical.best].model,
                           classical_name=classical.best, cnn=cnn.model, image_size=cfg.cnn.image_size,
-                          info={"cnn_weights": cnn.weights})
+                          info=cnn.info())
     pc_val, pn_val = predictor.components(val.X, val.mels)
     predictor.cnn_weight = choose_cnn_weight(pc_val, pn_val, val, cfg.ensemble_cnn_weight)
     validation = dict(classical.validation)

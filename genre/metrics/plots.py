@@ -85,3 +85,19 @@ def _save(fig, path: Path) -> Path:
         fig.savefig(tmp, format="png", dpi=110)
     _figure().close(fig)
     return path
+
+
+def plot_training(history: dict[str, list[float]], path: Path, title: str) -> Path:
+    """Loss and validation clip ROC-AUC per epoch, side by side."""
+    plt = _figure()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for name, values in history.items():
+        axis = right if "roc_auc" in name else left
+        axis.plot(range(1, len(values) + 1), values, marker="o", label=name.replace("_", " "))
+    left.set(xlabel="epoch", ylabel="training loss", title="loss")
+    right.set(xlabel="epoch", ylabel="macro ROC-AUC", title="validation clips", ylim=(0.0, 1.02))
+    for axis in (left, right):
+        if axis.lines:
+            axis.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -9,9 +9,9 @@ import pandas as pd
 
 from genre.config import Config
 from genre.features.dataset import FeatureSet
-from genre.features.images import batch_rgb
 from genre.metrics.scores import Scores, clip_truth, macro_roc_auc, score
-from genre.models import classical, vgg16
+from genre.models import classical
+from genre.models.vgg16_training import Data, TrainedCNN, fit
 
 
 @dataclass
@@ -99,11 +99,11 @@ def train_classical(train: Split, val: Split | None, cfg: Config, progress: bool
     return ClassicalResult(fitted, scores, best, skipped)
 
 
-def train_cnn(train: Split, val: Split, n_classes: int, cfg: Config) -> vgg16.TrainedCNN:
-    size = cfg.cnn.image_size
-    top_db = cfg.features.top_db
-    return vgg16.train(batch_rgb(train.mels, size, top_db), train.y, n_classes, cfg.cnn,
-                     val=(batch_rgb(val.mels, size, top_db), val.y))
+def train_cnn(train: Split, val: Split, n_classes: int, cfg: Config, progress: bool = True) -> TrainedCNN:
+    """VGG16 on the splits' mel arrays (checkpoints and the base-output cache under ``<home>/cnn``)."""
+    data = Data(mels=train.mels, y=train.y, val_mels=val.mels, val_y=val.y, val_clips=val.clips,
+                n_classes=n_classes, top_db=cfg.features.top_db)
+    return fit(data, cfg.cnn, cfg.home / "cnn", progress)
 
 
 def choose_cnn_weight(p_classical: np.ndarray, p_cnn: np.ndarray, val: Split, fixed: float | str) -> float:

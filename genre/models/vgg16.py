@@ -1,32 +1,76 @@
-"""VGG16 (Keras 3) on mel-spectrogram images."""
+"""VGG16 (Keras 3) on mel-spectrogram images: the network, its one input preprocessing, precision and prediction.
+
+Training (from scratch or on a frozen pretrained base) lives in :mod:`genre.models.vgg16_training`.
+"""
 
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from genre.config import CNNConfig
+from genre.features.images import batch_rgb
 
+# Identity of network_input(): part of every cache key of base outputs. Change it when the function changes.
+PREPROCESSING = "magma-rgb/bgr-imagenet-mean/v1"
 _IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+MIN_IMAGE_SIZE = 32  # keras.applications.VGG16 refuses smaller inputs
 
 
-def preprocess(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB images -> VGG16's input (BGR, ImageNet mean removed), as keras.applications does."""
+def network_input(mels: np.ndarray, image_size: int, top_db: float) -> np.ndarray:
+    """The one preprocessing, for training, evaluation and serving alike: (n, n_mels, frames) mel dB arrays ->
+    (n, size, size, 3) float32 VGG16 input (magma RGB image, as BGR with the ImageNet mean removed, as
+    ``keras.applications.vgg16.preprocess_input`` does)."""
+    rgb = batch_rgb(mels, image_size, top_db)
     return rgb[..., ::-1].astype(np.float32) - _IMAGENET_BGR_MEAN
 
 
-def use_bf16() -> bool:
-    """bf16 pays off only where the CPU has bf16 matrix units (AMX) or a GPU is present."""
-    if os.environ.get("GENRE_BF16") in ("0", "1"):
-        return os.environ["GENRE_BF16"] == "1"
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of this machine's processor (empty where /proc/cpuinfo is unreadable)."""
     try:
-        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
     except OSError:
-        return False
+        pass
+    return frozenset()
+
+
+def _gpu_supports_bf16() -> bool:
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability") or (0, 0)
+        if tuple(capability) >= (8, 0):  # Ampere and newer
+            return True
+    return False
+
+
+def precision(setting: str = "auto") -> tuple[str, str]:
+    """("bfloat16" | "float32", why): bf16 where the processor has bf16 instructions (AMX or AVX512_BF16) or a
+    GPU supports it, float32 elsewhere. ``GENRE_PRECISION`` in the environment, then ``setting``, override."""
+    forced = os.environ.get("GENRE_PRECISION") or setting
+    if forced in ("bfloat16", "float32"):
+        source = "GENRE_PRECISION" if os.environ.get("GENRE_PRECISION") else "cnn.precision"
+        return forced, f"set by {source}"
+    if forced != "auto":
+        raise ValueError(f"precision {forced!r}: expected auto, bfloat16 or float32 (cnn.precision, GENRE_PRECISION)")
+    found = sorted({"amx_bf16", "avx512_bf16"} & cpu_flags())
+    if found:
+        return "bfloat16", f"the processor has {' and '.join(found)}"
+    if _gpu_supports_bf16():
+        return "bfloat16", "a GPU with bf16 support"
+    return "float32", "no bf16 instructions on this processor and no bf16 GPU"
+
+
+def set_precision(name: str) -> None:
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if name == "bfloat16" else "float32")
 
 
 def resolve_weights(weights: str) -> str | None:
@@ -39,94 +83,67 @@ def resolve_weights(weights: str) -> str | None:
     if not path.is_file():
         raise FileNotFoundError(
             f"VGG16 weights file {path} does not exist; set cnn.weights to 'none', 'imagenet' or an existing "
-            "'*_notop.h5' file"
+            "VGG16 no-top weights file ('*_notop.h5' or '*.weights.h5')"
         )
     return str(path)
 
 
-def build(n_classes: int, cfg: CNNConfig):
-    """VGG16 conv base + global pooling + dropout + softmax head."""
+def build_base(cfg: CNNConfig):
+    """The VGG16 convolutional base (no top) for ``image_size`` square RGB inputs, weights as configured."""
     import keras
 
-    keras.utils.set_random_seed(cfg.seed)
-    if use_bf16():
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    if cfg.image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"cnn.image_size {cfg.image_size} is too small: VGG16 needs at least "
+                         f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels")
+    weights = resolve_weights(cfg.weights)
     try:
-        base = keras.applications.VGG16(
-            include_top=False, weights=resolve_weights(cfg.weights), input_shape=(cfg.image_size, cfg.image_size, 3)
-        )
+        return keras.applications.VGG16(include_top=False, weights=weights,
+                                        input_shape=(cfg.image_size, cfg.image_size, 3))
     except Exception as exc:
-        if cfg.weights == "imagenet":
+        if weights == "imagenet":
             raise RuntimeError(
                 "could not fetch the ImageNet VGG16 weights (no internet?); download "
                 "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 elsewhere and set cnn.weights to its path, "
                 "or use cnn.weights='none'"
             ) from exc
+        if weights is not None:
+            raise ValueError(f"{weights}: not VGG16 no-top weights (13 convolution layers, 3x3 kernels, 3 input "
+                             f"channels) that Keras can load: {exc}") from exc
         raise
-    base.trainable = cfg.trainable_base
+
+
+def build(n_classes: int, cfg: CNNConfig, base=None):
+    """VGG16 conv base + global average pooling + dropout + softmax head (float32 output), compiled."""
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    base = base if base is not None else build_base(cfg)
     inputs = keras.Input((cfg.image_size, cfg.image_size, 3))
-    x = base(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(0.3)(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(base(inputs))
+    x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="genre")(x)
     model = keras.Model(inputs, outputs, name="vgg16_genre")
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    compile_model(model, cfg.learning_rate)
     return model
 
 
-@dataclass
-class TrainedCNN:
-    """The Keras model and how its training went."""
+def compile_model(model, learning_rate: float) -> None:
+    import keras
 
-    model: object
-    history: dict[str, list[float]]
-    fit_seconds: float
-    weights: str
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
 
 
-def _spec_augment(x: np.ndarray, rng: np.random.Generator, width: int) -> np.ndarray:
-    """Mask one random band of rows (frequency) and of columns (time) per image."""
-    x = x.copy()
-    for img in x:
-        f0, t0 = rng.integers(0, img.shape[0] - width, size=2)
-        img[f0 : f0 + width] = 0.0
-        img[:, t0 : t0 + width] = 0.0
-    return x
-
-
-def train(
-    images: np.ndarray, y: np.ndarray, n_classes: int, cfg: CNNConfig,
-    val: tuple[np.ndarray, np.ndarray] | None = None, verbose: int = 2,
-) -> TrainedCNN:
-    """Train VGG16 on uint8 RGB ``images`` with integer labels ``y``."""
-    model = build(n_classes, cfg)
-    x = preprocess(images)
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    class_weight = {k: float(len(y) / (n_classes * c)) for k, c in enumerate(counts) if c > 0}
-    rng = np.random.default_rng(cfg.seed)
-    val_data = (preprocess(val[0]), val[1]) if val is not None and len(val[1]) else None
-    history: dict[str, list[float]] = {}
-    start = time.perf_counter()
-    for epoch in range(cfg.epochs):
-        h = model.fit(_spec_augment(x, rng, max(1, cfg.image_size // 10)), y, batch_size=cfg.batch_size,
-                      epochs=epoch + 1, initial_epoch=epoch, class_weight=class_weight,
-                      validation_data=val_data, verbose=verbose, shuffle=True)
-        for k, v in h.history.items():
-            history.setdefault(k, []).extend(float(a) for a in v)
-    return TrainedCNN(model, history, time.perf_counter() - start, cfg.weights)
-
-
-def predict(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Softmax probabilities of uint8 RGB ``images``, in float64."""
+def predict(model, mels: np.ndarray, image_size: int, top_db: float, batch_size: int = 64) -> np.ndarray:
+    """Softmax probabilities (float64) of mel dB arrays, streamed through :func:`network_input` in batches."""
     import tensorflow as tf
 
-    if len(images) == 0:
+    if len(mels) == 0:
         return np.zeros((0, model.output_shape[-1]))
     forward = getattr(model, "_genre_forward", None)
     if forward is None:
         forward = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
         model._genre_forward = forward
-    out = [forward(tf.constant(preprocess(images[i : i + batch_size]))).numpy()
-           for i in range(0, len(images), batch_size)]
+    out = [forward(tf.constant(network_input(mels[i: i + batch_size], image_size, top_db))).numpy()
+           for i in range(0, len(mels), batch_size)]
     return np.concatenate(out).astype(np.float64)

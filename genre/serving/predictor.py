@@ -14,7 +14,6 @@ from genre.atomic import atomic_path, write_json
 from genre.config import FeatureConfig
 from genre.data.audio import check_signal, load
 from genre.features.extractor import ClipFeatures, clip_features, versions
-from genre.features.images import batch_rgb
 from genre.validation.feature_profile import FeatureProfile
 
 CLASSICAL_FILE = "classical.joblib"
@@ -60,7 +59,7 @@ class Predictor:
         p_classical = predict_proba(self.classical, features, len(self.labels))
         p_cnn = None
         if self.cnn is not None:
-            p_cnn = vgg16.predict(self.cnn, batch_rgb(mels, self.image_size, self.features.top_db))
+            p_cnn = vgg16.predict(self.cnn, mels, self.image_size, self.features.top_db)
         return p_classical, p_cnn
 
     def combine(self, p_classical: np.ndarray, p_cnn: np.ndarray | None) -> np.ndarray:

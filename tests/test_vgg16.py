@@ -1,0 +1,142 @@
+"""VGG16: precision from the hardware, transfer from a local weights file with a cached base, clear errors about
+weights and sizes, and a killed training that resumes at its last finished epoch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genre.config import CNNConfig
+from genre.models import vgg16
+from genre.models.vgg16_training import BASE_FORWARD, Data, augment, fit
+
+N_MELS, FRAMES, TOP_DB = 32, 40, 80.0
+
+
+def toy_data(n_per_class: int = 12, seed: int = 0) -> Data:
+    """Two 'genres' a network can tell apart: energy in low bands vs in high bands, with noise."""
+    rng = np.random.default_rng(seed)
+    mels, y = [], []
+    for k in (0, 1):
+        for _ in range(n_per_class):
+            m = rng.uniform(-80, -60, (N_MELS, FRAMES))
+            band = slice(2, 10) if k == 0 else slice(20, 28)
+            m[band] = rng.uniform(-20, 0, (8, FRAMES))
+            mels.append(m)
+            y.append(k)
+    mels, y = np.array(mels, dtype=np.float16), np.array(y)
+    order = rng.permutation(len(y))
+    mels, y = mels[order], y[order]
+    half = len(y) // 2
+    return Data(mels=mels[:half], y=y[:half], val_mels=mels[half:], val_y=y[half:],
+                val_clips=np.arange(len(y) - half).astype(str), n_classes=2, top_db=TOP_DB)
+
+
+def test_precision_follows_the_processor_and_can_be_forced(monkeypatch) -> None:
+    monkeypatch.delenv("GENRE_PRECISION", raising=False)
+    monkeypatch.setattr(vgg16, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert vgg16.precision()[0] == "bfloat16" and "avx512_bf16" in vgg16.precision()[1]
+    monkeypatch.setattr(vgg16, "cpu_flags", lambda: frozenset({"amx_bf16", "amx_tile"}))
+    assert vgg16.precision()[0] == "bfloat16"
+    monkeypatch.setattr(vgg16, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert vgg16.precision() == ("float32", "no bf16 instructions on this processor and no bf16 GPU")
+    assert vgg16.precision("bfloat16") == ("bfloat16", "set by cnn.precision")
+    monkeypatch.setenv("GENRE_PRECISION", "float32")
+    assert vgg16.precision("bfloat16") == ("float32", "set by GENRE_PRECISION")
+    monkeypatch.setenv("GENRE_PRECISION", "fp8")
+    with pytest.raises(ValueError, match="expected auto, bfloat16 or float32"):
+        vgg16.precision()
+
+
+def test_augmentation_masks_and_shifts_but_never_flips() -> None:
+    m = np.tile(np.linspace(-80, 0, N_MELS)[:, None], (1, FRAMES)).astype(np.float32)[None]
+    out = augment(m, np.random.default_rng(0), TOP_DB)[0]
+    assert (out == -TOP_DB).all(axis=1).any() or (out == -TOP_DB).all(axis=0).any()  # a masked band
+    kept = ~(out == -TOP_DB).all(axis=1) & ~(out == -TOP_DB).all(axis=0).all()
+    rows = np.flatnonzero(kept)
+    assert np.all(np.diff(out[rows].max(axis=1)) >= 0)  # low frequencies stay low: no flip of the frequency axis
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory) -> Path:
+    """A VGG16 no-top weights file written here (the same call loads ImageNet's where it can be downloaded)."""
+    path = tmp_path_factory.mktemp("weights") / "vgg16_notop.weights.h5"
+    vgg16.build_base(CNNConfig(image_size=32, weights="none")).save_weights(path)
+    return path
+
+
+def test_transfer_from_a_local_file_caches_the_base_and_learns(weights_file: Path, tmp_path: Path) -> None:
+    data = toy_data()
+    cfg = CNNConfig(image_size=32, weights=str(weights_file), head_epochs=40, precision="float32")
+    before = sum(BASE_FORWARD.values())
+    first = fit(data, cfg, tmp_path, progress=False)
+    sent = sum(BASE_FORWARD.values()) - before
+    assert sent == len(data.y) + len(data.val_y)  # every image through the frozen base once
+    assert first.mode == "transfer" and first.info()["cnn_weights"] == str(weights_file)
+    assert max(first.history["val_roc_auc"]) >= 0.9  # the head separates the toy genres
+    again = fit(data, cfg, tmp_path, progress=False)
+    assert sum(BASE_FORWARD.values()) - before == sent  # the rerun sent nothing through the base
+    probs = vgg16.predict(again.model, data.val_mels, 32, TOP_DB)
+    assert probs.shape == (len(data.val_y), 2) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_bad_weights_and_sizes_are_named(tmp_path: Path) -> None:
+    import keras
+
+    wrong = tmp_path / "dense.weights.h5"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]).save_weights(wrong)
+    with pytest.raises(ValueError, match=r"dense.weights.h5: not VGG16 no-top weights"):
+        vgg16.build_base(CNNConfig(image_size=32, weights=str(wrong)))
+    with pytest.raises(FileNotFoundError, match=r"missing.h5 does not exist"):
+        vgg16.build_base(CNNConfig(image_size=32, weights=str(tmp_path / "missing.h5")))
+    with pytest.raises(ValueError, match=r"cnn.image_size 16 is too small: VGG16 needs at least 32x32"):
+        vgg16.build_base(CNNConfig(image_size=16))
+
+
+TRAINER = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from tests.test_vgg16 import toy_data
+from genre.config import CNNConfig
+from genre.models.vgg16_training import fit
+cfg = CNNConfig(image_size=32, epochs=int(sys.argv[3]), batch_size=4, patience=50, precision="float32")
+result = fit(toy_data(n_per_class=16), cfg, sys.argv[1], progress=False)
+print("DONE resumed_at", result.resumed_at, "epochs", len(result.history["loss"]), flush=True)
+"""
+
+
+def test_a_killed_training_resumes_at_its_last_finished_epoch(tmp_path: Path) -> None:
+    script = tmp_path / "trainer.py"
+    script.write_text(TRAINER)
+    cmd = [sys.executable, str(script), str(tmp_path / "cnn"), str(Path(__file__).resolve().parents[1]), "5"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    state = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first.poll() is None:
+        states = list((tmp_path / "cnn").rglob("state.json"))
+        if states and json.loads(states[0].read_text())["epoch"] >= 1:  # two epochs finished
+            state = states[0]
+            break
+        time.sleep(0.2)
+    assert state is not None, "the training never finished two epochs"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done = json.loads(state.read_text())["epoch"] + 1
+    assert done < 5
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    printed = [line for line in second.stdout.splitlines() if line.startswith("VGG16 epoch")]
+    assert printed[0].startswith(f"VGG16 epoch {done + 1}/5"), printed  # no epoch trained twice
+    assert len(printed) == 5 - done
+    assert f"resuming after epoch {done} of 5" in second.stdout
+    assert f"DONE resumed_at {done} epochs 5" in second.stdout  # the history holds every epoch
