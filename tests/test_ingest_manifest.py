@@ -183,7 +183,7 @@ def test_manifest_lines_are_checked(tmp_path: Path) -> None:
         "line 5: give both start and end seconds, or neither",
         "line 6: start 'abc' is not a number of seconds",
         "line 7: end 5 s is not after start 10 s",
-        "line 8: label '!!!' is empty once normalised",
+        "line 8: label '!!!' is empty once normalised (it holds no letter or digit)",
         "line 9: not an http(s) URL or a YouTube id/URL",
         "line 10: 5 columns; expected url,label[,start,end]",
         "line 11: not an http(s) URL or a YouTube id/URL",
