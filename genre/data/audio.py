@@ -102,6 +102,12 @@ def _channels(layout: str) -> int:
     return 2
 
 
+def _ffmpeg_reason(stderr: bytes, default: str) -> str:
+    """The last non-empty line ffmpeg wrote: its own words for why it failed."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else default
+
+
 def _ffmpeg_info(path: Path) -> AudioInfo:
     """What ffmpeg reads from the container header (``ffmpeg -i``, no decoding): duration 0 when unknown."""
     try:
@@ -112,8 +118,7 @@ def _ffmpeg_info(path: Path) -> AudioInfo:
     text = proc.stderr.decode(errors="replace")
     stream = _STREAM.search(text)
     if stream is None:
-        lines = [line for line in text.strip().splitlines() if line.strip()]
-        reason = "it holds no audio stream" if "Stream #" in text else (lines[-1].strip() if lines else "unknown")
+        reason = "it holds no audio stream" if "Stream #" in text else _ffmpeg_reason(proc.stderr, "unknown")
         raise AudioError(f"{path}: not decodable audio ({reason})")
     duration = _DURATION.search(text)
     seconds = (int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3))
@@ -174,9 +179,8 @@ def to_lossless(src: str | Path, dst: str | Path, sample_rate: int, timeout: flo
     except subprocess.TimeoutExpired as exc:
         raise AudioError(f"{src.name}: converting took longer than {timeout:.0f} s") from exc
     if proc.returncode != 0 or not dst.is_file() or dst.stat().st_size == 0:
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        detail = lines[-1] if lines else "no audio stream"
-        if any("matches no streams" in line for line in lines):
+        detail = _ffmpeg_reason(proc.stderr, "no audio stream")
+        if "matches no streams" in proc.stderr.decode(errors="replace"):
             detail = "it holds no audio stream"
         raise AudioError(f"{src.name}: not decodable audio ({detail})")
     return dst
@@ -195,9 +199,7 @@ def _ffmpeg_decode(path: Path, sample_rate: int, max_seconds: float | None = Non
     except subprocess.TimeoutExpired as exc:
         raise AudioError(f"{path}: decoding took longer than 300 s") from exc
     if proc.returncode != 0 or not proc.stdout:
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        reason = detail[-1] if detail else "no audio stream"
-        raise AudioError(f"{path}: not decodable audio ({reason})")
+        raise AudioError(f"{path}: not decodable audio ({_ffmpeg_reason(proc.stderr, 'no audio stream')})")
     return np.frombuffer(proc.stdout, dtype="<f4").copy(), sr
 
 

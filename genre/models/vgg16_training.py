@@ -76,29 +76,30 @@ def fit(data: Data, cfg: CNNConfig, workdir: str | Path, progress: bool = True) 
     workdir = Path(workdir)
     if cfg.weights in ("none", ""):
         print(f"VGG16: training from scratch, WITHOUT pretrained weights (cnn.weights=none); precision {name} ({why})")
-        result = _scratch(data, cfg, workdir, progress)
+        result = _scratch(data, cfg, workdir, name, progress)
         result.notes.append("trained from scratch: no pretrained weights")
     else:
         print(f"VGG16: transfer from {cfg.weights} (frozen base, cached outputs); precision {name} ({why})")
-        result = _transfer(data, cfg, workdir, progress)
+        result = _transfer(data, cfg, workdir, name, progress)
     result.precision = name
     return result
 
 
-def _run_dir(data: Data, cfg: CNNConfig, precision: str, workdir: Path) -> Path:
-    key = hashlib.sha256(json.dumps({"data": data.digest(), "cfg": cfg.model_dump(mode="json"),
+def _run_dir(data: Data, cfg: CNNConfig, precision: str, phase: str, workdir: Path) -> Path:
+    """Checkpoint folder of one training: a hash of the data, split, config, precision and phase."""
+    key = hashlib.sha256(json.dumps({"data": data.digest(), "cfg": cfg.model_dump(mode="json"), "phase": phase,
                                      "precision": precision, "prep": vgg16.PREPROCESSING},
                                     sort_keys=True).encode()).hexdigest()[:16]
     return workdir / "runs" / key
 
 
-def _scratch(data: Data, cfg: CNNConfig, workdir: Path, progress: bool) -> TrainedCNN:
+def _scratch(data: Data, cfg: CNNConfig, workdir: Path, precision: str, progress: bool) -> TrainedCNN:
     model = vgg16.build(data.n_classes, cfg)
-    loop = EpochLoop(model, data, cfg, _run_dir(data, cfg, vgg16.precision(cfg.precision)[0], workdir), progress)
+    loop = EpochLoop(model, data, cfg, _run_dir(data, cfg, precision, "scratch", workdir), progress)
     return loop.run(cfg.epochs, "scratch")
 
 
-def _transfer(data: Data, cfg: CNNConfig, workdir: Path, progress: bool) -> TrainedCNN:
+def _transfer(data: Data, cfg: CNNConfig, workdir: Path, precision: str, progress: bool) -> TrainedCNN:
     import keras
 
     base = vgg16.build_base(cfg)
@@ -132,7 +133,7 @@ def _transfer(data: Data, cfg: CNNConfig, workdir: Path, progress: bool) -> Trai
         for layer in base.layers:
             layer.trainable = layer.name.startswith("block5")
         vgg16.compile_model(model, cfg.fine_tune_learning_rate)
-        tuned = EpochLoop(model, data, cfg, _run_dir(data, cfg, "fine-tune", workdir), progress, best=best)
+        tuned = EpochLoop(model, data, cfg, _run_dir(data, cfg, precision, "fine-tune", workdir), progress, best=best)
         fine = tuned.run(cfg.fine_tune_epochs, "transfer+fine-tune")
         fine.history = {**{f"head_{k}": v for k, v in history.items()}, **fine.history}
         fine.fit_seconds += result.fit_seconds
