@@ -116,15 +116,16 @@ def item(source: str, source_id: str) -> str:
     return f"{source}:{source_id}"
 
 
-def recording(source: str, source_id: str) -> str:
-    """The recording an item was cut from: its source and id without the ``#t=start,end`` of a section.
+def recording(source_id: str, clip_id: str) -> str:
+    """The recording an item was cut from: for a section (``#t=start,end``) its URL or YouTube id, else the clip.
 
-    Sections of one recording share it, so the split keeps them on one side even where they overlap.
+    Sections of one recording share it, so the split keeps them on one side even where they overlap. It names
+    no folder or manifest, so the split does not change when the data moves.
     """
-    return f"{source}:{source_id.split('#t=')[0]}"
+    return f"recording:{source_id.split('#t=')[0]}" if "#t=" in source_id else f"clip:{clip_id}"
 
 
 def clips(frame: pd.DataFrame) -> pd.DataFrame:
     """Distinct usable clips (status ok), one row per clip id, with the ``recording`` each was cut from."""
     ok = frame[frame["status"] == OK].drop_duplicates("clip_id").sort_values("clip_id").reset_index(drop=True)
-    return ok.assign(recording=[recording(s, i) for s, i in zip(ok["source"], ok["source_id"])])
+    return ok.assign(recording=[recording(i, c) for i, c in zip(ok["source_id"], ok["clip_id"])])

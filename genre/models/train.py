@@ -53,8 +53,7 @@ def cv_groups(clips: pd.DataFrame) -> dict[str, str]:
     """Clip id -> cross-validation group: the artist where the table knows one, else the recording the clip
     was cut from (sections of one recording stay together), else the clip itself."""
     artists = clips["artist"].fillna("") if "artist" in clips else pd.Series("", index=clips.index)
-    recordings = ("recording:" + clips["recording"].astype(str) if "recording" in clips
-                  else "clip:" + clips["clip_id"].astype(str))
+    recordings = clips["recording"].astype(str) if "recording" in clips else "clip:" + clips["clip_id"].astype(str)
     return {c: f"artist:{a}" if isinstance(a, str) and a.strip() else r
             for c, a, r in zip(clips["clip_id"], artists, recordings)}
 
