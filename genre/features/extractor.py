@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from genre.atomic import locked
 from genre.config import FeatureConfig
 from genre.data.audio import segment_bounds
 
@@ -136,9 +141,37 @@ class Spectra:
         return [(s0 // hop, min(n_frames, s0 // hop + seg_len)) for s0, _ in self.segments]
 
 
+_librosa: Any = None
+
+
+def import_librosa() -> Any:
+    """librosa, imported and its numba kernels compiled by one process of the machine at a time.
+
+    numba writes its on-disk cache without a lock, and processes compiling the same kernel at once can leave
+    a cache that crashes the next process to read it (numba issues 4807 and 10128). Pool, Dask and service
+    workers all import librosa through here: the first compiles on a clip of noise, the others read its cache.
+    """
+    global _librosa
+    if _librosa is None:
+        with locked(Path(tempfile.gettempdir()) / f"genre-numba-{os.getuid()}"):
+            import librosa
+
+            _librosa = librosa
+            try:
+                cfg = FeatureConfig()
+                noise = np.random.default_rng(0).standard_normal(int(cfg.segment_seconds * cfg.sample_rate))
+                sp = analyse(0.1 * noise.astype(np.float32), cfg)
+                _segment_features(sp)
+                clip_mel_db(sp)
+            except BaseException:
+                _librosa = None
+                raise
+    return _librosa
+
+
 @lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa
+    librosa = import_librosa()
 
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
 
@@ -235,7 +268,7 @@ def _zcr_rms(y: np.ndarray, frame: int, hop: int) -> list[np.ndarray]:
 def _tuning(power: np.ndarray, sr: int, n_fft: int, fmin: float = 150.0, fmax: float = 4000.0) -> float:
     """librosa.estimate_tuning(S=power, sr=sr) for chroma, with piptrack's peak picking done only on
     the bins between fmin and fmax (the only ones it keeps): same result, a third of the work."""
-    import librosa
+    librosa = import_librosa()
 
     freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
     band = np.flatnonzero((freqs >= fmin) & (freqs < fmax))
@@ -275,16 +308,15 @@ def _abs_moments(y: np.ndarray, segments: list[tuple[int, int]]) -> np.ndarray:
 
 def segment_features(sp: Spectra) -> np.ndarray:
     """(n_segments, n_features) float32 in the order of :func:`feature_names`; a FeatureError if librosa refuses."""
-    from librosa.util.exceptions import ParameterError
-
+    librosa = import_librosa()
     try:
         return _segment_features(sp)
-    except ParameterError as exc:  # not a ValueError in librosa 0.11
+    except librosa.util.exceptions.ParameterError as exc:  # not a ValueError in librosa 0.11
         raise FeatureError(f"features cannot be computed: {exc}") from exc
 
 
 def _segment_features(sp: Spectra) -> np.ndarray:
-    import librosa
+    librosa = import_librosa()
 
     cfg, mag, power = sp.cfg, sp.mag, sp.power
     sr, n_fft, hop = cfg.sample_rate, cfg.n_fft, cfg.hop_length
@@ -314,7 +346,7 @@ def _segment_features(sp: Spectra) -> np.ndarray:
 
 def clip_mel_db(sp: Spectra) -> np.ndarray:
     """(n_mels, frames) float32 pre-emphasised mel power in dB, 0 dB at the clip's maximum, floor -top_db."""
-    import librosa
+    librosa = import_librosa()
 
     cfg = sp.cfg
     mel = _mel_basis(cfg.sample_rate, cfg.n_fft, cfg.n_mels) @ (sp.power * _preemphasis_gain(cfg.n_fft, cfg.preemphasis))

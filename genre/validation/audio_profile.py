@@ -55,10 +55,11 @@ class AudioProfile:
 
 def fingerprint(y: np.ndarray, sample_rate: int) -> np.ndarray:
     """Unit-norm (bands x blocks) signature of the signal's energy over time, as float16."""
-    import librosa
     import soxr
 
-    from genre.features.extractor import _mel_basis
+    from genre.features.extractor import _mel_basis, import_librosa
+
+    librosa = import_librosa()
 
     if sample_rate != FP_RATE:
         y = soxr.resample(y, sample_rate, FP_RATE).astype(np.float32)
