@@ -16,7 +16,7 @@ setup: $(if $(findstring .venv-uv,$(UV)),.venv-uv/bin/uv)
 	$(UV) sync --locked --extra $(EXTRA) --compile-bytecode
 	@.venv/bin/python -c "from genre.data.audio import ffmpeg_exe; print('ffmpeg:', ffmpeg_exe())" || \
 	  (echo "ffmpeg is missing: install it (apt-get install ffmpeg) or check that imageio-ffmpeg installed"; exit 1)
-	@.venv/bin/python -c "from genre.features.extractor import import_librosa; import_librosa()"  # numba's cache, built once
+	@.venv/bin/python -c "from genre.features.numba_cache import import_librosa; import_librosa()"  # numba's cache, built once
 
 run: setup
 	.venv/bin/genre run $(ARGS)

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from genre.atomic import atomic_path, write_json
 from genre.config import FeatureConfig
 from genre.data.audio import AudioError, load
-from genre.features.extractor import OUTPUTS, analyse, feature_names, output_key, segment_features, segment_mels
+from genre.features.extractor import OUTPUTS, analyse, feature_keys, feature_names, segment_features, segment_mels
 
 TABLE_FILE = "features.parquet"
 MELS_FILE = "mels.npy"
@@ -37,7 +37,7 @@ class FeatureCache:
     def __init__(self, root: str | Path, cfg: FeatureConfig) -> None:
         self.root = Path(root)
         self.cfg = cfg
-        self.keys = {out: output_key(out, cfg) for out in OUTPUTS}
+        self.keys = feature_keys(cfg)
 
     def path(self, output: str, sha256: str) -> Path:
         return self.root / f"{output}-{self.keys[output]}" / sha256[:2] / f"{sha256}.npy"

@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from genre.atomic import locked
 from genre.config import FeatureConfig
 from genre.data.audio import segment_bounds
+from genre.features.numba_cache import import_librosa
 
 # Bump a version when the code that computes that output changes its values. Caches key on them, and a
 # predictor records them: a model is never served or gated on features it was not trained with.
@@ -117,6 +113,11 @@ def output_key(output: str, cfg: FeatureConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def feature_keys(cfg: FeatureConfig) -> dict[str, str]:
+    """The cache key of every output: what a model's feature configuration is recorded as."""
+    return {output: output_key(output, cfg) for output in OUTPUTS}
+
+
 @dataclass(frozen=True)
 class ClipFeatures:
     """Segment-level features (n_segments, n_features) float32 and mel dB images (n_segments, n_mels, frames)."""
@@ -139,34 +140,6 @@ class Spectra:
         """First and last+1 STFT frame of each segment."""
         seg_len, n_frames, hop = segment_frames(self.cfg), self.mag.shape[1], self.cfg.hop_length
         return [(s0 // hop, min(n_frames, s0 // hop + seg_len)) for s0, _ in self.segments]
-
-
-_librosa: Any = None
-
-
-def import_librosa() -> Any:
-    """librosa, imported and its numba kernels compiled by one process of the machine at a time.
-
-    numba writes its on-disk cache without a lock, and processes compiling the same kernel at once can leave
-    a cache that crashes the next process to read it (numba issues 4807 and 10128). Pool, Dask and service
-    workers all import librosa through here: the first compiles on a clip of noise, the others read its cache.
-    """
-    global _librosa
-    if _librosa is None:
-        with locked(Path(tempfile.gettempdir()) / f"genre-numba-{os.getuid()}"):
-            import librosa
-
-            _librosa = librosa
-            try:
-                cfg = FeatureConfig()
-                noise = np.random.default_rng(0).standard_normal(int(cfg.segment_seconds * cfg.sample_rate))
-                sp = analyse(0.1 * noise.astype(np.float32), cfg)
-                _segment_features(sp)
-                clip_mel_db(sp)
-            except BaseException:
-                _librosa = None
-                raise
-    return _librosa
 
 
 @lru_cache(maxsize=8)

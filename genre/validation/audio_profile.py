@@ -57,7 +57,8 @@ def fingerprint(y: np.ndarray, sample_rate: int) -> np.ndarray:
     """Unit-norm (bands x blocks) signature of the signal's energy over time, as float16."""
     import soxr
 
-    from genre.features.extractor import _mel_basis, import_librosa
+    from genre.features.extractor import _mel_basis
+    from genre.features.numba_cache import import_librosa
 
     librosa = import_librosa()
 
