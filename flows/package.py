@@ -1,25 +1,32 @@
-"""Packaging task of the pipeline: the promoted predictor into the BentoML store, a Bento, the champion pointer."""
+"""Packaging task of the pipeline: the promoted predictor into the BentoML store with its metadata, and a Bento."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 
 from genre.config import Config
 from genre.evaluation.evaluate import Evaluation
+from genre.evaluation.gate import GateRecord
 from genre.serving import registry
+from genre.serving.predictor import ENSEMBLE
 
 
 @task(name="package")
-def package_task(evaluation: Evaluation, run_dir: Path, test_split: str, cfg: Config) -> dict[str, str]:
-    metrics = evaluation.test["ensemble"].row()
+def package_task(evaluation: Evaluation, record: GateRecord, run_dir: Path, facts: dict[str, Any],
+                 cfg: Config) -> dict[str, Any]:
+    """Save the candidate as a BentoML model (metadata: ``facts``, metrics, the gate record) and build its Bento;
+    returns the champion record to promote."""
+    info = evaluation.predictor.info
+    metadata = {**facts, "metrics": {name: s.row() for name, s in evaluation.test.items()},
+                "ensemble": evaluation.selection.chosen.describe(), "members": evaluation.predictor.members,
+                "gate": record.to_dict(), "commit": registry.source_commit(),
+                "cnn_precision": info.get("cnn_precision"), "cnn_weights": info.get("cnn_weights")}
     folder = evaluation.predictor.save(run_dir / "predictor")
-    tag = registry.save_model(folder, cfg.model_name, metadata={"test": metrics, "test_split": test_split},
-                              labels={"classical": evaluation.predictor.classical_name, "stage": "champion"})
+    tag = registry.save_model(folder, cfg.model_name, metadata=metadata, labels={"method": evaluation.selection.chosen.method})
     bento = registry.build_bento(tag, cfg.model_name)
-    registry.promote(cfg.home, {"tag": tag, "bento": bento, "roc_auc": metrics["roc_auc"], "test_split": test_split,
-                                "promoted_at": datetime.now(UTC).isoformat(timespec="seconds")})
-    print(f"champion is now {tag}; Bento {bento}")
-    return {"model": tag, "bento": bento}
+    print(f"packaged {tag}; Bento {bento}")
+    return {"tag": tag, "bento": bento, "roc_auc": evaluation.test[ENSEMBLE].roc_auc,
+            "test_split": record.test_split, "run": facts.get("run")}

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 
-from flows.evaluate import evaluate_task, gate_task
+from flows.evaluate import evaluate_task, gate_task, report_task
 from flows.features import run_features
 from flows.ingest import ingest
 from flows.package import package_task
@@ -20,9 +20,11 @@ from flows.train import split_task, train_classical_task, train_cnn_task
 from flows.validate import validate, validate_features_task
 from genre.atomic import write_json, write_text
 from genre.config import load_config
+from genre.data.catalog import data_version
 from genre.data.demo import make_demo_dataset
 from genre.evaluation.evaluate import Evaluation
-from genre.evaluation.gate import Decision
+from genre.evaluation.gate import GateRecord
+from genre.features.extractor import feature_keys
 from genre.models.split import fingerprint
 from genre.models.train import Split, cv_groups
 from genre.serving import registry
@@ -67,40 +69,43 @@ def genre_pipeline(data: str | None = None, config: str | None = None, home: str
     with watch.stage("train-vgg16"):
         trained = train_cnn_task(train, val, len(labels), cfg, run_dir)
     with watch.stage("evaluate"):
-        evaluation = evaluate_task(result, trained, val, test, labels, cfg, run_dir)
+        evaluation = evaluate_task(result, trained, train, val, test, labels, cfg)
     evaluation.predictor.profile = profile  # the training ranges travel with the model
     test_split = fingerprint(assignment)
-    with watch.stage("gate"):
-        test_clips = table[table["clip_id"].map(assignment).eq("test")].reset_index(drop=True)
-        decision = gate_task(evaluation, test_clips, test, labels, cfg)
-    packaged: dict[str, str] = {}
-    if decision.promote:
-        with watch.stage("package"):
-            packaged = package_task(evaluation, run_dir, test_split, cfg)
+    test_clips = table[table["clip_id"].map(assignment).eq("test")].reset_index(drop=True)
+    facts = {"run": run_id, "data_version": data_version(table), "feature_config": feature_keys(cfg.features),
+             "test_split": test_split, "training_seconds": round(sum(s for _, s in watch.stages), 1)}
+    packaged: dict[str, Any] = {}
+    with registry.transaction(cfg.home) as champions:  # compare and promote under one lock
+        with watch.stage("gate"):
+            record = gate_task(evaluation, champions.current, test_clips, test, test_split, cfg)
+        if record.promote:
+            with watch.stage("package"):
+                packaged = package_task(evaluation, record, run_dir, facts, cfg)
+            champions.promote(packaged, by=f"run {run_id}")
+            print(f"champion is now {packaged['tag']}")
+    files = report_task(evaluation, record, run_dir)
     print(watch.table())
-    summary = {"run": run_id, "source": str(source), "labels": labels, "test_split": test_split,
-               "test": {k: v.row() for k, v in evaluation.test.items()}, "cnn_weight": evaluation.cnn_weight,
-               "best_classical": result.best, "promoted": decision.promote, "decision": decision.reason,
-               "stages": dict(watch.stages), **packaged}
+    summary = {**facts, "source": str(source), "labels": labels, "chosen": evaluation.chosen,
+               "test": {k: v.row() for k, v in evaluation.test.items()}, "best_classical": result.best,
+               "promoted": record.promote, "decision": record.reason, "stages": dict(watch.stages), **packaged}
     write_json(run_dir / "summary.json", summary)
-    _post_results(summary, evaluation, decision, watch, run_dir)
+    _post_results(summary, evaluation, record, watch, run_dir, files)
     return summary
 
 
-def _post_results(summary: dict[str, Any], evaluation: Evaluation, decision: Decision, watch: Stopwatch,
-                  run_dir: Path) -> None:
+def _post_results(summary: dict[str, Any], evaluation: Evaluation, record: GateRecord, watch: Stopwatch,
+                  run_dir: Path, files: list[Path]) -> None:
     synthetic = " (SYNTHETIC demo data)" if "demo-synthetic" in summary["source"] else ""
-    verdict = "promoted to champion" if decision.promote else "not promoted"
+    verdict = "promoted to champion" if record.promote else "not promoted"
     markdown = "\n\n".join([
         f"# genre pipeline run {summary['run']}{synthetic}",
-        f"**Gate: {verdict}.** {decision.reason}.",
+        f"**Gate: {verdict}.** {record.reason}.",
         evaluation.markdown(),
-        "Plots: " + ", ".join(f"`{p}`" for p in evaluation.plots),
+        "Report and plots: " + ", ".join(f"`{p}`" for p in files),
         "### Stage times", watch.markdown(),
         f"Run folder: `{run_dir}`",
     ])
     create_markdown_artifact(key="genre-pipeline-report", markdown=markdown, description="metrics and gate decision")
-    create_table_artifact(key="genre-test-metrics", table=[{"model": k, **v} for k, v in summary["test"].items()],
-                          description="clip-level test metrics of every model")
     write_text(run_dir / "report.md", markdown + "\n")
-    print(f"report: {run_dir / 'report.md'}\n{json.dumps(summary['test']['ensemble'])}")
+    print(f"report: {run_dir / 'evaluation' / 'report.html'}\n{json.dumps(summary['test']['ensemble'])}")

@@ -139,11 +139,43 @@ class CNNConfig(_Section):
     seed: int = 42
 
 
+class EnsembleConfig(_Section):
+    """Candidates combining the members (each classical model, VGG16), chosen on held-apart clips.
+
+    ``methods``: ``member`` (each alone), ``average`` (plain mean), ``weighted`` (weights on a 0.25 grid) and
+    ``stacking`` (logistic regression on the members' log-probabilities); weights and stackers are cross-fitted
+    over the held-apart clips in ``folds`` folds, so no candidate is scored on clips it was tuned on.
+    """
+
+    methods: tuple[Literal["member", "average", "weighted", "stacking"], ...] = (
+        "member", "average", "weighted", "stacking")
+    folds: int = Field(5, ge=2)
+    seed: int = 42
+
+
 class GateConfig(_Section):
-    """Promotion rule: clear the floor and beat the champion."""
+    """Promotion rule: clear the floor and beat the champion re-scored on the same test clips.
+
+    ``bootstrap`` resamples of the test clips give the 95% interval of candidate minus champion (a record, not a rule).
+    """
 
     min_roc_auc: float = 0.75
     min_improvement: float = 0.0
+    bootstrap: int = Field(1000, ge=100)
+
+
+class ServeConfig(_Section):
+    """Limits and access of the HTTP service (`genre serve`); the bearer token can also come from GENRE_SERVE_TOKEN."""
+
+    host: str = "127.0.0.1"  # another address (0.0.0.0: every interface) only on purpose
+    port: int = Field(3000, ge=1, le=65535)
+    max_upload_mb: float = Field(50.0, gt=0)  # one request's body, files and form together; more: 413
+    max_seconds: float = Field(120.0, gt=0)  # of audio analysed per file
+    over_duration: Literal["truncate", "refuse"] = "truncate"  # longer files: analyse the start, or answer 413
+    max_batch_files: int = Field(16, ge=1)  # files in one /classify_batch request
+    token: str | None = None  # bearer token the API requires; None: no authentication
+    threads: int = Field(2, ge=1)  # requests one worker analyses at once
+    timeout: float = Field(120.0, gt=0)  # seconds one request may take
 
 
 class Config(BaseModel):
@@ -160,7 +192,6 @@ class Config(BaseModel):
     # local Dask cluster of ``workers`` processes.
     dask_address: str | None = Field(None, pattern=r"^(tcp|tls|ucx|ws|wss)://[^/]+:\d+$")
     dask_local: bool = False
-    ensemble_cnn_weight: float | Literal["auto"] = "auto"
     ingest: IngestConfig = IngestConfig()
     audioset: AudioSetConfig = AudioSetConfig()
     features: FeatureConfig = FeatureConfig()
@@ -168,7 +199,9 @@ class Config(BaseModel):
     split: SplitConfig = SplitConfig()
     classical: ClassicalConfig = ClassicalConfig()
     cnn: CNNConfig = CNNConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
     gate: GateConfig = GateConfig()
+    serve: ServeConfig = ServeConfig()
 
     @model_validator(mode="after")
     def _one_executor(self) -> Config:

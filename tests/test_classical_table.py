@@ -47,8 +47,12 @@ def test_cli_reports_every_model_on_a_csv(tmp_path, capsys):
     models = ("svm", "logreg", "random_forest", "xgboost")
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     metrics = pd.read_csv(out / "metrics.csv")
-    assert list(metrics["model"]) == list(models)
+    assert list(metrics["model"])[:4] == list(models)  # then the ensembles of them
+    assert {"average(svm+logreg+random_forest+xgboost)", "stacking(svm+logreg+random_forest+xgboost)"} <= set(
+        metrics["model"])
     assert (metrics["chosen"] == "yes").sum() == 1
+    candidates = pd.read_csv(out / "candidates.csv")
+    assert candidates["held_apart_roc_auc"].notna().sum() >= 5 and (candidates["chosen"] == "yes").sum() == 1
     for name in models:
         assert f"## {name}" in md and f"<h2>{name}</h2>" in page and name in printed
         for png in (f"roc-{name}.png", f"confusion-{name}.png"):
@@ -120,6 +124,7 @@ def test_real_gtzan_feature_table(tmp_path, capsys):
                    "--models", "logreg", "svm", "--out", str(out)) == 0
     assert "ignoring non-numeric column(s): filename" in capsys.readouterr().out
     metrics = pd.read_csv(out / "metrics.csv")
-    assert set(metrics["model"]) == {"logreg", "svm"} and (metrics["clips"] == 24).all()
+    assert list(metrics["model"])[:2] == ["logreg", "svm"] and (metrics["clips"] == 24).all()
+    assert set(metrics["model"][2:]) <= {f"{m}(logreg+svm)" for m in ("average", "weighted", "stacking")}
     chosen = metrics[metrics["chosen"] == "yes"].iloc[0]
     assert chosen["roc_auc"] > 0.85, "four real, easily told genres; chance is 0.5"

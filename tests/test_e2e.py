@@ -16,6 +16,7 @@ import pytest
 from genre.config import FeatureConfig
 from genre.data.demo import make_demo_dataset
 from genre.features.extractor import feature_names
+from genre.serving import registry
 from tests.conftest import ROOT
 from tests.servers import BIN, free_port, start, stop, wait_until
 
@@ -89,21 +90,23 @@ def pipeline_home(prefect_env, workdir: Path) -> Path:
 
 
 def test_deployment_run_promotes_and_reports(pipeline_home: Path, prefect_env) -> None:
-    champion = json.loads((pipeline_home / "champion.json").read_text())
+    champion = registry.champion(pipeline_home)
     assert champion["tag"].startswith("genre-classifier:") and champion["bento"].startswith("genre-classifier:")
     summary = json.loads(next((pipeline_home / "runs").glob("*/summary.json")).read_text())
     assert summary["promoted"] is True
-    assert set(summary["test"]) == {"svm", "logreg", "random_forest", "xgboost", "vgg16", "ensemble"}
+    assert {"svm", "logreg", "random_forest", "xgboost", "vgg16", "ensemble"} <= set(summary["test"])
+    assert any(name.startswith("stacking(") for name in summary["test"])  # every candidate is scored on test
     assert summary["test"]["ensemble"]["roc_auc"] >= 0.8  # the synthetic genres are learnable: far above chance
     for stage in ("ingest", "validate", "features", "train-classical", "train-vgg16", "evaluate", "gate", "package"):
         assert stage in summary["stages"]
     with httpx.Client(base_url=prefect_env["PREFECT_API_URL"], timeout=30) as client:
         keys = {a["key"] for a in client.post("/artifacts/filter", json={}).raise_for_status().json()}
-    assert {"genre-pipeline-report", "genre-test-metrics", "genre-validation", "genre-ingest"} <= keys
+    assert {"genre-pipeline-report", "genre-test-metrics", "genre-validation", "genre-ingest", "genre-gate",
+            "genre-ensemble-candidates"} <= keys
 
 
 def test_bento_serves_classify(pipeline_home: Path, workdir: Path, gtzan_mini: Path) -> None:
-    champion = json.loads((pipeline_home / "champion.json").read_text())
+    champion = registry.champion(pipeline_home)
     port = free_port()
     env = {**os.environ, "BENTOML_HOME": str(pipeline_home / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
     server = start([str(BIN / "bentoml"), "serve", champion["bento"], "--host", "127.0.0.1", "--port", str(port)],

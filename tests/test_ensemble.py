@@ -1,50 +1,78 @@
-"""The ensemble weight chosen on validation clips."""
+"""Ensemble candidates chosen on held-apart predictions: ties to the simpler, cross-fitted weights and stackers."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from genre.models.train import Split, choose_cnn_weight
+from genre.models import ensemble
+from genre.models.ensemble import Combiner, choose, cross_fitted, member_sets
+
+K = 4
 
 
-def _val(labels: list[int], segments: int = 2) -> Split:
-    y = np.repeat(labels, segments)
-    clips = np.repeat([f"c{i}" for i in range(len(labels))], segments)
-    return Split(X=np.zeros((len(y), 1)), mels=np.zeros((len(y), 1, 1)), y=y, clips=clips)
+def _member(y: np.ndarray, signal: np.ndarray, seed: int) -> np.ndarray:
+    """Probabilities whose true class gets ``signal`` (per clip) over Gaussian noise."""
+    logits = np.random.default_rng(seed).normal(size=(len(y), K))
+    logits[np.arange(len(y)), y] += signal
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
 
 
-def _probs(y: np.ndarray, right: float) -> np.ndarray:
-    """Two-class probabilities that rank every segment correctly, with ``right`` on the true class."""
-    p = np.full((len(y), 2), 1 - right)
-    p[np.arange(len(y)), y] = right
-    return p
+def test_a_perfect_member_is_chosen_over_ensembles_that_only_tie_it() -> None:
+    y = np.repeat(np.arange(K), 10)
+    probs = {"a": _member(y, np.full(len(y), 20.0), 0), "b": _member(y, np.full(len(y), 0.5), 1)}
+    selection = choose(probs, y, K, member_sets(list(probs), "a", None))
+    scored = {c.name: c.roc_auc for c in selection.candidates}
+    assert scored["a"] == 1.0 and scored["average(a+b)"] == 1.0  # the average ties the perfect member...
+    assert selection.chosen.method == "member" and selection.chosen.name == "a"  # ...so the simpler one wins
 
 
-def test_ties_in_roc_auc_go_to_the_more_confident_blend() -> None:
-    val = _val([0, 1, 0, 1])
-    confident, hesitant = _probs(val.y, 0.95), _probs(val.y, 0.55)
-    # every blend ranks perfectly (ROC-AUC 1); the log-loss prefers the confident classical model alone
-    assert choose_cnn_weight(confident, hesitant, val, "auto") == 0.0
-    assert choose_cnn_weight(hesitant, confident, val, "auto") == 1.0
+def test_members_that_know_different_genres_are_combined() -> None:
+    y = np.repeat(np.arange(K), 12)
+    # "a" recognises genres 0 and 1 only, "b" genres 2 and 3 only: together they know all four
+    probs = {"a": _member(y, np.where(y < 2, 4.0, 0.0), 2), "b": _member(y, np.where(y >= 2, 4.0, 0.0), 3)}
+    selection = choose(probs, y, K, member_sets(list(probs), "a", None))
+    best_member = max(c.roc_auc for c in selection.candidates if c.method == "member")
+    chosen = next(c for c in selection.candidates if c.name == selection.chosen.name)
+    assert selection.chosen.method != "member"
+    assert chosen.roc_auc > best_member
 
 
-def test_a_cnn_that_ranks_better_gets_a_share() -> None:
-    val = _val([0, 1, 0, 1])
-    classical = _probs(val.y, 0.9)
-    classical[val.clips == "c0"] = [0.05, 0.95]  # c0 (class 0) scores above the true class-1 clips: misranked
-    cnn = _probs(val.y, 0.6)
-    assert choose_cnn_weight(classical, cnn, val, "auto") > 0.0
-    assert choose_cnn_weight(classical, cnn, val, 0.3) == 0.3
+def test_an_ensemble_is_never_chosen_without_beating_its_best_member() -> None:
+    for seed in range(6):
+        y = np.repeat(np.arange(K), 8)
+        probs = {m: _member(y, np.full(len(y), 1.0), 10 * seed + i) for i, m in enumerate("abc")}
+        selection = choose(probs, y, K, member_sets(list(probs), "a", "c"))
+        best_member = max(c.roc_auc for c in selection.candidates if c.method == "member")
+        chosen = next(c for c in selection.candidates if c.name == selection.chosen.name)
+        assert chosen.method == "member" or round(chosen.roc_auc, 6) > round(best_member, 6)
 
 
-def test_accuracy_breaks_saturated_roc_auc_before_log_loss() -> None:
-    # as on gtzan-mini: every blend ranks the validation clips perfectly (ROC-AUC 1); the classical model is right
-    # on every clip but soft, VGG16 is confident and wrong on c0. Log-loss alone would pick VGG16 alone (1.0),
-    # which gets c0 wrong; the most confident blend that keeps every clip right is 0.5.
-    val = _val([0, 1, 2, 0, 1, 2])
-    classical = np.full((len(val.y), 3), 0.3)
-    classical[np.arange(len(val.y)), val.y] = 0.4
-    cnn = np.full((len(val.y), 3), 0.02)
-    cnn[np.arange(len(val.y)), val.y] = 0.96
-    cnn[val.clips == "c0"] = [0.45, 0.55, 0.0]
-    assert choose_cnn_weight(classical, cnn, val, "auto") == 0.5
+def test_stacking_is_scored_on_clips_it_was_not_fitted_on() -> None:
+    y = np.repeat(np.arange(K), 10)
+    rng = np.random.default_rng(5)
+    noise = {m: rng.dirichlet(np.ones(K), size=len(y)) for m in "abc"}  # no member knows anything
+    from genre.metrics.scores import macro_roc_auc
+
+    in_sample = ensemble.fit("stacking", list(noise), noise, y, K).combine(noise)
+    held_apart = cross_fitted("stacking", list(noise), noise, y, K)
+    assert macro_roc_auc(y, in_sample) > 0.7  # fitted and scored on the same clips, noise looks informative
+    assert abs(macro_roc_auc(y, held_apart) - 0.5) < 0.12  # cross-fitted, it is what it is: chance
+
+
+def test_too_few_clips_to_cross_fit_skips_the_method_with_a_reason() -> None:
+    y = np.array([0, 0, 1, 1, 2, 3, 3])  # genre 2 has one held-apart clip
+    probs = {"a": np.eye(K)[y] * 0.7 + 0.075, "b": np.full((len(y), K), 0.25)}
+    selection = choose(probs, y, K, [["a", "b"]])
+    notes = {c.name: c.skipped for c in selection.candidates}
+    assert "1 held-apart clip(s): weighted needs 2" in notes["weighted(a+b)"]
+    assert notes["average(a+b)"] == "" and selection.chosen.name == "a"
+
+
+def test_a_stacker_predicts_every_genre_even_one_missing_from_its_clips() -> None:
+    y = np.array([0, 0, 1, 1, 2, 2] * 3)  # genre 3 never appears
+    probs = {"a": _member(y, np.full(len(y), 3.0), 7), "b": _member(y, np.full(len(y), 3.0), 8)}
+    stacker = ensemble.fit("stacking", ["a", "b"], probs, y, K)
+    out = stacker.combine(probs)
+    assert out.shape == (len(y), K) and np.allclose(out.sum(axis=1), 1.0) and (out[:, 3] == 0).all()
+    assert Combiner("average", ["a", "b"], [0.5, 0.5], n_classes=K).describe() == "a x 0.50, b x 0.50 (average)"

@@ -32,12 +32,18 @@ def test_real_clips_train_and_promote(first_run) -> None:
     assert summary["test"]["ensemble"]["roc_auc"] > 0.75
     assert summary["test"]["ensemble"]["clips"] >= 10
     run_dir = home / "runs" / summary["run"]
-    for name in ("roc.png", "confusion.png", "report.md", "summary.json"):
+    for name in ("evaluation/roc.png", "evaluation/confusion-ensemble.png", "evaluation/report.html",
+                 "evaluation/gate.json", "report.md", "summary.json"):
         assert (run_dir / name).stat().st_size > 0
+    gate = json.loads((run_dir / "evaluation" / "gate.json").read_text())
+    assert gate["promote"] is True and gate["champion"] is None and gate["candidate"] == summary["chosen"]
     registry.use_store(home)
-    predictor = Predictor.load(registry.model_path(summary["model"]))
+    predictor = Predictor.load(registry.model_path(summary["tag"]))
     assert predictor.labels == summary["labels"]
-    assert 0.0 <= predictor.cnn_weight <= 1.0
+    assert predictor.combiner.name == summary["chosen"]
+    meta = registry.model_info(summary["tag"])["metadata"]
+    assert meta["test_split"] == summary["test_split"] and meta["gate"]["verdict"] == "promote"
+    assert meta["data_version"] == summary["data_version"] and len(meta["commit"]) >= 7
 
 
 def test_rerun_ties_and_keeps_the_champion(prefect_api, first_run, gtzan_mini: Path) -> None:
@@ -49,4 +55,6 @@ def test_rerun_ties_and_keeps_the_champion(prefect_api, first_run, gtzan_mini: P
     assert again["promoted"] is False
     assert "does not beat the champion" in again["decision"]
     assert (home / "champion.json").read_text() == before
-    assert json.loads(before)["tag"] == summary["model"]
+    assert registry.champion(home)["tag"] == summary["tag"]
+    gate = json.loads((home / "runs" / again["run"] / "evaluation" / "gate.json").read_text())
+    assert gate["champion"] == summary["tag"] and gate["difference"] == 0.0  # re-scored on the same clips

@@ -14,6 +14,7 @@ from genre.config import CNNConfig, FeatureConfig
 from genre.data.audio import AudioError, load
 from genre.features.extractor import FeatureError, clip_features, feature_names
 from genre.models import vgg16
+from genre.models.ensemble import Combiner
 from genre.models.vgg16_training import Data, fit
 from genre.serving import registry
 from genre.serving.predictor import Predictor
@@ -38,9 +39,9 @@ def predictor(tmp_path_factory) -> Predictor:
     data = Data(mels=M, y=y, val_mels=M, val_y=y, val_clips=np.repeat(np.arange(len(feats)), [len(f) for f in feats]),
                 n_classes=2, top_db=cfg.top_db)
     trained = fit(data, small, tmp_path_factory.mktemp("cnn"), progress=False)
-    return Predictor(labels=["low", "high"], features=cfg, classical=LogisticRegression(max_iter=500).fit(X, y),
-                     classical_name="logreg", cnn=trained.model, cnn_weight=0.5, image_size=32,
-                     profile=FeatureProfile.learn(X, feature_names(cfg)))
+    return Predictor(labels=["low", "high"], features=cfg, classical={"logreg": LogisticRegression(max_iter=500).fit(X, y)},
+                     combiner=Combiner("weighted", ["logreg", "vgg16"], [0.5, 0.5], n_classes=2), cnn=trained.model,
+                     image_size=32, profile=FeatureProfile.learn(X, feature_names(cfg)))
 
 
 def test_saved_model_predicts_the_same(predictor: Predictor, tmp_path, tone) -> None:
@@ -80,11 +81,20 @@ def test_bad_audio_is_refused_with_a_reason(predictor: Predictor, tmp_path, tone
         predictor.classify_file(empty)
 
 
-def test_champion_pointer_keeps_history(tmp_path) -> None:
-    registry.promote(tmp_path, {"tag": "m:1", "roc_auc": 0.8})
-    registry.promote(tmp_path, {"tag": "m:2", "roc_auc": 0.9})
+def test_champion_keeps_its_lineage_and_events(tmp_path) -> None:
+    for tag in ("m:1", "m:2"):
+        with registry.transaction(tmp_path) as champions:
+            champions.promote({"tag": tag}, by="test")
     assert registry.champion(tmp_path)["tag"] == "m:2"
-    assert [r["tag"] for r in json.loads((tmp_path / "champion-history.json").read_text())] == ["m:1"]
+    with registry.transaction(tmp_path) as champions:
+        assert champions.rollback(by="test")["tag"] == "m:1"
+    state = json.loads((tmp_path / "champion.json").read_text())
+    assert [r["tag"] for r in state["lineage"]] == ["m:1"]
+    assert [(e["action"], e["tag"], e["previous"]) for e in state["events"]] == [
+        ("promote", "m:1", None), ("promote", "m:2", "m:1"), ("rollback", "m:1", "m:2")]
+    with pytest.raises(ValueError, match="no previous champion"), registry.transaction(tmp_path) as champions:
+        champions.rollback(by="test")
+    assert registry.champion(tmp_path)["tag"] == "m:1"  # a failed transaction writes nothing
 
 
 def test_vgg16_weights_from_a_local_file(tmp_path) -> None:
@@ -98,20 +108,25 @@ def test_vgg16_weights_from_a_local_file(tmp_path) -> None:
         vgg16.build(3, CNNConfig(image_size=32, weights=str(tmp_path / "missing.h5")))
 
 
-def test_members_that_disagree_are_averaged_with_the_cnn_weight(predictor: Predictor, tmp_path) -> None:
+def test_members_are_combined_as_the_combiner_says(predictor: Predictor, tmp_path) -> None:
     classical = np.array([[0.9, 0.1], [0.8, 0.2]])
     cnn = np.array([[0.1, 0.9], [0.3, 0.7]])
-    blended = Predictor(**{**predictor.__dict__, "cnn_weight": 0.25}).combine(classical, cnn)
+    members = {"logreg": classical, "vgg16": cnn}
+    blended = Combiner("weighted", ["logreg", "vgg16"], [0.75, 0.25], n_classes=2).combine(members)
     np.testing.assert_allclose(blended, 0.75 * classical + 0.25 * cnn)
     assert (blended[:, 0] > 0.5).all()  # the classical member has three quarters of the say
-    leaning = Predictor(**{**predictor.__dict__, "cnn_weight": 0.75}).combine(classical, cnn)
+    leaning = Combiner("weighted", ["logreg", "vgg16"], [0.25, 0.75], n_classes=2).combine(members)
     assert (leaning[:, 1] > 0.5).all()  # ...and here the CNN
     # the real members of the fixture: the served probabilities are the weighted mean of both members' answers
     y = load(write_tone(tmp_path / "mix.wav", freq=500.0, seed=3), 22050)
     clip = clip_features(y, predictor.features)
-    pc, pn = predictor.components(clip.features, clip.mels)
-    assert pn is not None and not np.allclose(pc, pn)
-    np.testing.assert_allclose(predictor.predict_segments(clip.features, clip.mels), 0.5 * pc + 0.5 * pn, rtol=1e-6)
+    parts = predictor.member_probs(clip.features, clip.mels)
+    assert not np.allclose(parts["logreg"], parts["vgg16"])
+    np.testing.assert_allclose(predictor.predict_segments(clip.features, clip.mels),
+                               0.5 * parts["logreg"] + 0.5 * parts["vgg16"], rtol=1e-6)
+    served = predictor.classify_signal(y).probabilities
+    clip_mean = 0.5 * parts["logreg"].mean(axis=0) + 0.5 * parts["vgg16"].mean(axis=0)
+    np.testing.assert_allclose(list(served.values()), clip_mean, rtol=1e-5)
 
 
 def test_silent_stretches_and_short_clips(predictor: Predictor, tmp_path) -> None:
@@ -190,7 +205,8 @@ def test_genre_predict_names_each_bad_file_and_goes_on(predictor: Predictor, tmp
     home = tmp_path / "home"
     registry.use_store(home)
     tag = registry.save_model(predictor.save(tmp_path / "p"), "genre-test", {}, {"stage": "test"})
-    registry.promote(home, {"tag": tag, "roc_auc": 1.0})
+    with registry.transaction(home) as champions:
+        champions.promote({"tag": tag, "roc_auc": 1.0}, by="test")
     files = []
     for i, spec in enumerate([{"seconds": 0.2, "kind": "tone"}, {"seconds": 6.0, "kind": "silence"},
                               {"seconds": 6.0, "kind": "tone", "silence_at": "tail"},

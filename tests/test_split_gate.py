@@ -1,4 +1,4 @@
-"""Frozen clip-level splits and the promotion gate."""
+"""Frozen clip-level splits and clip-level scores."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from genre.config import SplitConfig
-from genre.evaluation.gate import decide
 from genre.models.split import assign_splits, fingerprint, freeze
 
 
@@ -29,15 +28,6 @@ def test_split_is_frozen_when_clips_are_added(tmp_path) -> None:
     assert all(second[c] == s for c, s in first.items())
     assert fingerprint(first) != fingerprint(second)  # new clips joined the test split too
     assert freeze(path, _clips(15), SplitConfig()) == second
-
-
-def test_gate_floor_champion_and_ties() -> None:
-    assert not decide(0.70, 0.75, None).promote
-    assert decide(0.80, 0.75, None).promote
-    assert decide(0.90, 0.75, 0.85).promote
-    tie = decide(0.85, 0.75, 0.85)
-    assert not tie.promote and "does not beat" in tie.reason
-    assert not decide(0.86, 0.75, 0.85, min_improvement=0.02).promote
 
 
 def test_a_genre_of_three_clips_reaches_every_split() -> None:
@@ -104,21 +94,6 @@ def test_macro_f1_averages_the_genres_present() -> None:
     assert score(y, probs).macro_f1 == 1.0
 
 
-def test_gate_decisions_are_booleans_and_reasons_name_the_figures() -> None:
-    low = decide(0.70, 0.75, None)
-    assert low.promote is False and low.reason == "ROC-AUC 0.7000 is below the floor 0.7500"
-    first = decide(0.80, 0.75, None, champion_note="the champion knows other genres")
-    assert first.promote is True
-    assert first.reason == ("ROC-AUC 0.8000 clears the floor 0.7500; no comparable champion "
-                            "(the champion knows other genres)")
-    assert decide(0.80, 0.75, None).reason.endswith("no comparable champion")
-    win = decide(0.90, 0.75, 0.85)
-    assert win.promote is True and win.reason == "ROC-AUC 0.9000 beats the champion's 0.8500 on the same test split"
-    tie = decide(0.85, 0.75, 0.85, min_improvement=0.01)
-    assert tie.promote is False
-    assert tie.reason == ("ROC-AUC 0.8500 does not beat the champion's 0.8500 (+0.0100 needed) on the same test split")
-
-
 def test_new_sections_of_a_frozen_recording_join_its_split(tmp_path) -> None:
     rows = [{"clip_id": f"r{r:02d}s0", "label": "ab"[r % 2], "recording": f"yt:{r:02d}"} for r in range(12)]
     path = tmp_path / "splits.json"
@@ -148,10 +123,6 @@ def test_fingerprint_names_the_test_clips_only() -> None:
     a = {"x": "test", "y": "train", "z": "validation"}
     assert fingerprint(a) == fingerprint({**a, "y": "validation", "w": "train"})
     assert fingerprint(a) != fingerprint({**a, "y": "test"})
-
-
-def test_gate_floor_is_inclusive() -> None:
-    assert decide(0.75, 0.75, None).promote is True
 
 
 def test_rank_auc_counts_a_class_with_one_clip_and_is_nan_without_two_classes() -> None:

@@ -15,6 +15,7 @@ from genre.data.ingest import ingest_folder
 from genre.data.store import BlobStore
 from genre.features.dataset import extract_dataset
 from genre.features.extractor import feature_names
+from genre.models.ensemble import Combiner
 from genre.serving.predictor import Predictor
 from genre.validation.feature_profile import PROFILE_FILE, FeatureProfile
 from genre.validation.runner import CRITICAL, WARNING, GXRun, ValidationError
@@ -87,12 +88,14 @@ def test_profile_is_saved_and_loaded_with_the_predictor(tmp_path: Path) -> None:
     table = segment_table()
     profile = FeatureProfile.learn(table[NAMES].to_numpy(), NAMES)
     model = LogisticRegression(max_iter=50).fit(table[NAMES].to_numpy(), table["label"].to_numpy())
-    Predictor(labels=["g0", "g1"], features=FeatureConfig(), classical=model, classical_name="logreg",
+    Predictor(labels=["g0", "g1"], features=FeatureConfig(), classical={"logreg": model},
+              combiner=Combiner("member", ["logreg"], [1.0], n_classes=2),
               profile=profile).save(tmp_path / "model")
     assert (tmp_path / "model" / PROFILE_FILE).is_file()
     loaded = Predictor.load(tmp_path / "model")
     assert loaded.profile == profile
-    Predictor(labels=["g0", "g1"], features=FeatureConfig(), classical=model, classical_name="logreg").save(
+    Predictor(labels=["g0", "g1"], features=FeatureConfig(), classical={"logreg": model},
+              combiner=Combiner("member", ["logreg"], [1.0], n_classes=2)).save(
         tmp_path / "old")
     assert Predictor.load(tmp_path / "old").profile is None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flows.cli import ingest, pipeline, train, use
+from flows.cli import ingest, models, pipeline, train, use
 
 EPILOG = """examples:
   genre run                                   # whole pipeline on the SYNTHETIC demo set
@@ -23,6 +23,8 @@ EPILOG = """examples:
   genre predict song.wav other.mp3            # classify with the champion model
   genre spectrogram song.wav --out pics       # mel spectrogram as a PNG image
   genre serve --port 3000                     # POST /classify with an audio upload
+  genre models list                           # every packaged model; * marks the champion
+  genre models rollback                       # the previous champion serves again
 """
 
 
@@ -32,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="where stores, models and runs live (default: $GENRE_HOME or ./.genre)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for group in (pipeline, ingest, train, use):
+    for group in (pipeline, ingest, train, models, use):
         group.register(sub)
     return p
 

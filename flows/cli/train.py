@@ -35,8 +35,9 @@ def cmd_train_classical(args: argparse.Namespace) -> int:
         return 2
     report = run.report
     for row in report.rows():
+        took = f"  ({row['fit_seconds']:.1f} s)" if row["fit_seconds"] != "" else ""
         print(f"{row['model']:<14} ROC-AUC {row['roc_auc']:.4f} [{row['ci95_low']:.4f}, {row['ci95_high']:.4f}]  "
-              f"accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  ({row['fit_seconds']:.1f} s)")
+              f"accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}{took}")
     for name, reason in report.skipped.items():
         print(f"{name:<14} skipped: {reason}")
     print(f"chosen: {report.best} ({report.basis}); measured on {report.split} clips")
@@ -50,9 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train the four classical models from an existing feature table: every numeric column but the "
                     "label and group is a feature (other columns are ignored, with a message). Each model gets a "
                     "randomised search over StratifiedGroupKFold folds scored by clip-level macro one-vs-rest "
-                    "ROC-AUC; the best on the validation clips is chosen and every model is reported on the test "
+                    "ROC-AUC. The candidates (each model, their average, a weighted average and stacking) are scored "
+                    "on held-apart clips (out-of-fold and validation predictions) and the best is chosen, ties to the "
+                    "simpler; every model and candidate is reported on the test "
                     "clips (--test-table, or a held-out share of the table) as report.html/report.md with ROC "
-                    "and confusion PNGs. The best model is saved with joblib.",
+                    "and confusion PNGs. The chosen model (or ensemble) is saved with joblib.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  genre train-classical --table ../shared/data/gtzan-features/features_30_sec.csv "
                "--label-column label --iterations 20\n  genre train-classical --table train.parquet --test-table "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -129,3 +130,9 @@ def clips(frame: pd.DataFrame) -> pd.DataFrame:
     """Distinct usable clips (status ok), one row per clip id, with the ``recording`` each was cut from."""
     ok = frame[frame["status"] == OK].drop_duplicates("clip_id").sort_values("clip_id").reset_index(drop=True)
     return ok.assign(recording=[recording(i, c) for i, c in zip(ok["source_id"], ok["clip_id"])])
+
+
+def data_version(frame: pd.DataFrame) -> str:
+    """Hash of the (clip id, sha256, label) rows used: equal hashes mean a model learnt from the same data."""
+    rows = sorted(zip(frame["clip_id"].astype(str), frame["sha256"].astype(str), frame["label"].astype(str)))
+    return hashlib.sha256("\n".join(",".join(r) for r in rows).encode()).hexdigest()[:12]

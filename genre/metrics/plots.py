@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,11 @@ def metrics_table(rows: dict[str, Scores], title: str = "") -> str:
     for name, s in rows.items():
         lines.append(f"| {name} | {s.roc_auc:.4f} | {s.accuracy:.4f} | {s.macro_f1:.4f} | {s.n_clips} |")
     return "\n".join(lines)
+
+
+def file_slug(name: str) -> str:
+    """``name`` safe in a file name and a Markdown link: ``average(svm+logreg)`` -> ``average-svm-logreg``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
 
 
 def markdown_table(rows: list[dict[str, object]]) -> str:

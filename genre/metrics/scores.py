@@ -80,17 +80,29 @@ def rank_macro_auc(y: np.ndarray, probs: np.ndarray) -> float:
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
+def _bootstrap(statistic, n_clips: int, n: int, seed: int, level: float) -> tuple[float, float]:
+    """Percentile interval of ``statistic(rows)`` over ``n`` resamples of the clips with replacement."""
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rows) for rows in rng.integers(0, n_clips, size=(n, n_clips))])
+    values = values[~np.isnan(values)]
+    if not len(values):
+        raise ValueError("no bootstrap resample held two classes: too few clips for an interval")
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
 def bootstrap_roc_auc(y: np.ndarray, probs: np.ndarray, n: int = 1000, seed: int = 0,
                       level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the macro one-vs-rest ROC-AUC, resampling clips with replacement."""
-    rng = np.random.default_rng(seed)
-    aucs = np.array([rank_macro_auc(y[rows], probs[rows]) for rows in rng.integers(0, len(y), size=(n, len(y)))])
-    aucs = aucs[~np.isnan(aucs)]
-    if not len(aucs):
-        raise ValueError("no bootstrap resample held two classes: too few clips for an interval")
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(aucs, [tail, 100 - tail])
-    return float(lo), float(hi)
+    return _bootstrap(lambda rows: rank_macro_auc(y[rows], probs[rows]), len(y), n, seed, level)
+
+
+def bootstrap_difference(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, n: int = 1000, seed: int = 0,
+                         level: float = 0.95) -> tuple[float, float]:
+    """Paired bootstrap interval of ROC-AUC(a) - ROC-AUC(b): both scored on the same resampled clips each time."""
+    return _bootstrap(lambda rows: rank_macro_auc(y[rows], probs_a[rows]) - rank_macro_auc(y[rows], probs_b[rows]),
+                      len(y), n, seed, level)
 
 
 def per_class(y: np.ndarray, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:

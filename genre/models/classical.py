@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from joblib import Parallel, delayed
 from scipy.stats import loguniform, randint, uniform
 from sklearn.base import clone
@@ -118,12 +119,21 @@ def predict_proba(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-def _fold_score(model: Pipeline, X: np.ndarray, y: np.ndarray, clips: np.ndarray, groups: np.ndarray,
-                fold: tuple[np.ndarray, np.ndarray], cfg: ClassicalConfig, seed: int, n_classes: int) -> float:
+def _fold_predict(model: Pipeline, X: np.ndarray, y: np.ndarray, clips: np.ndarray, groups: np.ndarray,
+                  fold: tuple[np.ndarray, np.ndarray], cfg: ClassicalConfig, seed: int, n_classes: int) -> OutOfFold:
     train, test = fold
     fitted = fit_pipeline(model, X[train], y[train], groups[train], cfg, seed)
     y_clip, probs = clip_truth(predict_proba(fitted, X[test], n_classes), y[test], clips[test])
-    return macro_roc_auc(y_clip, probs)
+    return OutOfFold(pd.unique(clips[test]), probs, macro_roc_auc(y_clip, probs))
+
+
+@dataclass
+class OutOfFold:
+    """Clip probabilities of one fold's held-out clips from a model fitted on the other folds, and their ROC-AUC."""
+
+    clips: np.ndarray
+    probs: np.ndarray
+    roc_auc: float
 
 
 @dataclass
@@ -137,6 +147,11 @@ class Fitted:
     fit_seconds: float
     cv_std: float = 0.0
     candidates: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    oof: list[OutOfFold] = field(default_factory=list)  # the chosen candidate's folds: held-apart predictions
+
+    def out_of_fold(self) -> tuple[np.ndarray, np.ndarray]:
+        """(clip ids, clip probabilities) of every training clip, each from the fold model that never saw it."""
+        return np.concatenate([f.clips for f in self.oof]), np.vstack([f.probs for f in self.oof])
 
 
 def fit_model(name: str, X: np.ndarray, y: np.ndarray, clips: np.ndarray, cfg: ClassicalConfig,
@@ -156,14 +171,15 @@ def fit_model(name: str, X: np.ndarray, y: np.ndarray, clips: np.ndarray, cfg: C
     candidates = [{}] + [{k: v.item() if isinstance(v, np.generic) else v for k, v in c.items()} for c in drawn]
     jobs = [(c, f) for c in range(len(candidates)) for f in range(len(folds))]
     run = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_fold_score)(clone(model).set_params(**candidates[c]), X, y, clips, groups, folds[f], cfg,
+        delayed(_fold_predict)(clone(model).set_params(**candidates[c]), X, y, clips, groups, folds[f], cfg,
                              cfg.seed + f, n_classes)
         for c, f in jobs
     )
-    scores = np.array(list(tqdm(run, total=len(jobs), desc=f"search {name}", unit="fit", disable=not progress)))
-    scores = scores.reshape(len(candidates), len(folds))
+    outs = list(tqdm(run, total=len(jobs), desc=f"search {name}", unit="fit", disable=not progress))
+    scores = np.array([o.roc_auc for o in outs]).reshape(len(candidates), len(folds))
     means = scores.mean(axis=1)
     best = int(np.argmax(means))  # ties go to the earlier candidate, the defaults first
     final = fit_pipeline(clone(model).set_params(**candidates[best]), X, y, groups, cfg, cfg.seed)
     return Fitted(name, final, float(means[best]), candidates[best], time.perf_counter() - start,
-                  cv_std=float(scores[best].std()), candidates=list(zip(candidates, means.round(6).tolist())))
+                  cv_std=float(scores[best].std()), candidates=list(zip(candidates, means.round(6).tolist())),
+                  oof=outs[best * len(folds): (best + 1) * len(folds)])

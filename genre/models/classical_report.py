@@ -13,9 +13,10 @@ import pandas as pd
 
 from genre.atomic import write_text
 from genre.config import ClassicalConfig
-from genre.metrics.plots import markdown_table, plot_confusion, plot_roc, plot_roc_classes
+from genre.metrics.plots import file_slug, markdown_table, plot_confusion, plot_roc, plot_roc_classes
 from genre.metrics.scores import Scores, bootstrap_roc_auc, clip_truth, per_class, score
 from genre.models.classical import Fitted, predict_proba
+from genre.models.ensemble import Selection
 from genre.models.train import ClassicalResult, Split
 
 
@@ -28,13 +29,14 @@ class ModelReport:
     ci: tuple[float, float]
     per_class: pd.DataFrame
     probs: np.ndarray
-    fitted: Fitted
+    fitted: Fitted | None  # None for an ensemble of the fitted models
+    about: str = ""
 
     def row(self, chosen: bool) -> dict[str, object]:
-        s = self.scores
+        s, f = self.scores, self.fitted
         return {"model": self.name, "roc_auc": round(s.roc_auc, 4), "ci95_low": round(self.ci[0], 4),
                 "ci95_high": round(self.ci[1], 4), "accuracy": round(s.accuracy, 4), "macro_f1": round(s.macro_f1, 4),
-                "cv_roc_auc": round(self.fitted.cv_roc_auc, 4), "fit_seconds": round(self.fitted.fit_seconds, 2),
+                "cv_roc_auc": round(f.cv_roc_auc, 4) if f else "", "fit_seconds": round(f.fit_seconds, 2) if f else "",
                 "clips": s.n_clips, "chosen": "yes" if chosen else ""}
 
 
@@ -66,6 +68,8 @@ class ClassicalReport:
     @staticmethod
     def _about(m: ModelReport) -> str:
         f = m.fitted
+        if f is None:
+            return m.about
         return (f"Parameters: {f.params or 'defaults'}; cross-validated clip ROC-AUC {f.cv_roc_auc:.4f} "
                 f"± {f.cv_std:.4f}; search and refit {f.fit_seconds:.1f} s.")
 
@@ -75,7 +79,7 @@ class ClassicalReport:
         for name, m in self.models.items():
             parts += [f"## {name}", self._about(m), markdown_table(_per_class_rows(m)),
                       "Confusion matrix (rows true, columns predicted):", markdown_table(_confusion_rows(m, self.labels)),
-                      f"![ROC {name}](roc-{name}.png) ![confusion {name}](confusion-{name}.png)"]
+                      f"![ROC {name}](roc-{file_slug(name)}.png) ![confusion {name}](confusion-{file_slug(name)}.png)"]
         return "\n\n".join(parts) + "\n"
 
     def html(self) -> str:
@@ -88,8 +92,8 @@ class ClassicalReport:
                      pd.DataFrame(_per_class_rows(m)).to_html(index=False),
                      "<p>Confusion matrix (rows true, columns predicted):</p>",
                      pd.DataFrame(_confusion_rows(m, self.labels)).to_html(index=False),
-                     f'<img src="roc-{esc(name)}.png" alt="ROC {esc(name)}">',
-                     f'<img src="confusion-{esc(name)}.png" alt="confusion {esc(name)}">']
+                     f'<img src="roc-{file_slug(name)}.png" alt="ROC {esc(name)}">',
+                     f'<img src="confusion-{file_slug(name)}.png" alt="confusion {esc(name)}">']
         style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
                  "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}")
         return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(self.title)}</title>"
@@ -102,9 +106,9 @@ class ClassicalReport:
         files = [plot_roc(truth, {n: m.probs for n, m in self.models.items()}, self.labels, out / "roc-all.png",
                           f"ROC (macro one-vs-rest, {self.split} clips)")]
         for name, m in self.models.items():
-            files.append(plot_roc_classes(truth, m.probs, self.labels, out / f"roc-{name}.png",
+            files.append(plot_roc_classes(truth, m.probs, self.labels, out / f"roc-{file_slug(name)}.png",
                                           f"{name}: one-vs-rest ROC, {self.split} clips"))
-            files.append(plot_confusion(m.scores.confusion, self.labels, out / f"confusion-{name}.png",
+            files.append(plot_confusion(m.scores.confusion, self.labels, out / f"confusion-{file_slug(name)}.png",
                                         f"{name}, {self.split} clips"))
         for target, text in ((out / "report.md", self.markdown()), (out / "report.html", self.html()),
                              (out / "metrics.csv", pd.DataFrame(self.rows()).to_csv(index=False))):
@@ -125,12 +129,28 @@ def _confusion_rows(m: ModelReport, labels: list[str]) -> list[dict[str, object]
 
 
 def build_report(result: ClassicalResult, split: Split, split_name: str, labels: list[str], cfg: ClassicalConfig,
-                 title: str = "Classical models") -> ClassicalReport:
-    """Measure every fitted model on the clips of ``split``."""
+                 title: str = "Classical models", selection: Selection | None = None) -> ClassicalReport:
+    """Measure every fitted model on the clips of ``split``, and every candidate ensemble of ``selection``
+    (chosen on held-apart clips) beside them."""
     models = {}
     for name, fitted in result.fitted.items():
         y, probs = clip_truth(predict_proba(fitted.model, split.X, len(labels)), split.y, split.clips)
-        models[name] = ModelReport(name, score(y, probs), bootstrap_roc_auc(y, probs, cfg.bootstrap, cfg.seed),
-                                   per_class(y, probs, labels), probs, fitted)
-    basis = "best validation ROC-AUC" if result.validation else "best cross-validated ROC-AUC"
-    return ClassicalReport(title, split_name, labels, models, result.best, basis, y, result.skipped)
+        models[name] = _measured(name, y, probs, labels, cfg, fitted)
+    best, basis = result.best, "best validation ROC-AUC" if result.validation else "best cross-validated ROC-AUC"
+    if selection is not None:
+        members = {name: m.probs for name, m in models.items()}
+        for c in selection.candidates:
+            if c.method != "member" and not c.skipped:
+                combiner = selection.combiner(c)
+                models[c.name] = _measured(c.name, y, combiner.combine(members), labels, cfg, None,
+                                           f"{combiner.describe()}; held-apart ROC-AUC {c.roc_auc:.4f}.")
+        best = selection.chosen.name
+        basis = (f"best of every model and ensemble on {selection.n_clips} held-apart clips (out-of-fold and "
+                 "validation predictions), ties to the simpler")
+    return ClassicalReport(title, split_name, labels, models, best, basis, y, result.skipped)
+
+
+def _measured(name: str, y: np.ndarray, probs: np.ndarray, labels: list[str], cfg: ClassicalConfig,
+              fitted: Fitted | None, about: str = "") -> ModelReport:
+    return ModelReport(name, score(y, probs), bootstrap_roc_auc(y, probs, cfg.bootstrap, cfg.seed),
+                       per_class(y, probs, labels), probs, fitted, about)

@@ -15,11 +15,12 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from genre.atomic import atomic_path, write_json
+from genre.atomic import atomic_path, write_json, write_text
 from genre.config import Config
+from genre.models import ensemble
 from genre.models.classical_report import ClassicalReport, build_report
 from genre.models.split import assign_splits
-from genre.models.train import ClassicalResult, Split, train_classical
+from genre.models.train import ClassicalResult, Split, classical_held_apart, train_classical
 
 
 class TableError(ValueError):
@@ -127,13 +128,21 @@ def train_table(table: FeatureTable, cfg: Config, out_dir: str | Path, test: Fea
     else:
         measured, name = _split(test, np.ones(len(test.labels), dtype=bool), index), f"test table ({test.path.name})"
     result = train_classical(train, val, cfg, progress=progress)
-    report = build_report(result, measured, name, labels, cfg.classical, title=f"Classical models on {table.path.name}")
+    probs, y = classical_held_apart(result, train, val)
+    selection = ensemble.choose(probs, y, len(labels), ensemble.member_sets(list(result.fitted), result.best, None),
+                                cfg.ensemble.methods, cfg.ensemble.folds, cfg.ensemble.seed)
+    report = build_report(result, measured, name, labels, cfg.classical, title=f"Classical models on {table.path.name}",
+                          selection=selection)
     out = Path(out_dir)
     report.write(out)
-    model_path = out / f"model-{result.best}.joblib"
-    with atomic_path(model_path) as tmp:
-        joblib.dump(result.fitted[result.best].model, tmp)
-    write_json(out / "model.json", {"model": result.best, "labels": labels, "features": table.features,
-                                    "params": result.fitted[result.best].params, "table": str(table.path),
+    write_text(out / "candidates.csv", pd.DataFrame(selection.rows()).to_csv(index=False))
+    chosen = selection.chosen
+    model_path = out / f"model-{chosen.name if chosen.method == 'member' else chosen.method}.joblib"
+    with atomic_path(model_path) as tmp:  # one pipeline, or the members and how they combine
+        joblib.dump(result.fitted[chosen.name].model if chosen.method == "member" else
+                    {"members": {m: result.fitted[m].model for m in chosen.members}, "combiner": chosen}, tmp)
+    write_json(out / "model.json", {"model": chosen.name, "ensemble": chosen.describe(), "labels": labels,
+                                    "features": table.features, "table": str(table.path),
+                                    "params": {m: result.fitted[m].params for m in chosen.members},
                                     "config": json.loads(cfg.classical.model_dump_json())})
     return TableRun(result, report, model_path)

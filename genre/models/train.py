@@ -1,4 +1,4 @@
-"""Training: the classical models chosen on validation, VGG16, and the ensemble weight."""
+"""Training: the classical models (each with out-of-fold predictions for the ensemble choice) and VGG16."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 
 from genre.config import Config
 from genre.features.dataset import FeatureSet
-from genre.metrics.scores import Scores, clip_truth, macro_roc_auc, score
+from genre.metrics.scores import Scores, clip_truth, score
 from genre.models import classical
 from genre.models.vgg16_training import Data, TrainedCNN, fit
 
@@ -105,19 +105,26 @@ def train_cnn(train: Split, val: Split, n_classes: int, cfg: Config, progress: b
     return fit(data, cfg.cnn, cfg.home / "cnn", progress)
 
 
-def choose_cnn_weight(p_classical: np.ndarray, p_cnn: np.ndarray, val: Split, fixed: float | str) -> float:
-    """The CNN's share in the average: fixed, or the best of 0, 0.25, ..., 1 on validation clips.
+def clip_labels(split: Split) -> np.ndarray:
+    """The label of each clip of ``split``, in first-seen clip order (the order of clip-level probabilities)."""
+    return clip_truth(np.zeros((len(split.y), 1)), split.y, split.clips)[0]
 
-    Best means the highest clip ROC-AUC. Small validation sets saturate it (every blend at 1.0), so ties go
-    to clip accuracy, then segment ROC-AUC, then the lowest log-loss.
-    """
-    if fixed != "auto":
-        return float(fixed)
-    ranked = []
-    for w in (0.0, 0.25, 0.5, 0.75, 1.0):
-        segments = (1 - w) * p_classical + w * p_cnn
-        truth, probs = clip_truth(segments, val.y, val.clips)
-        picked = np.clip(probs[np.arange(len(truth)), truth], 1e-12, 1.0)
-        ranked.append((round(macro_roc_auc(truth, probs), 9), round(float(np.mean(probs.argmax(axis=1) == truth)), 9),
-                       round(macro_roc_auc(val.y, segments), 9), float(np.log(picked).mean()), -w))
-    return -max(ranked)[-1]
+
+def classical_held_apart(result: ClassicalResult, train: Split, val: Split | None,
+                         names: list[str] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Clip probabilities of the classical models (``names``, default all) on clips none was fitted on: the
+    out-of-fold predictions of their cross-validation on the training clips, then their validation clips."""
+    names = list(result.fitted) if names is None else names
+    order = pd.unique(train.clips)
+    n_classes = int(train.y.max()) + 1
+    has_val = val is not None and len(val.y) > 0
+    out = {}
+    for name in names:
+        ids, probs = result.fitted[name].out_of_fold()
+        parts = [pd.DataFrame(probs, index=ids).loc[order].to_numpy()]
+        if has_val:
+            parts.append(clip_truth(classical.predict_proba(result.fitted[name].model, val.X, n_classes),
+                                    val.y, val.clips)[1])
+        out[name] = np.vstack(parts)
+    y = np.concatenate([clip_labels(train)] + ([clip_labels(val)] if has_val else []))
+    return out, y

@@ -13,16 +13,30 @@ import numpy as np
 from genre.atomic import atomic_path, write_json
 from genre.config import FeatureConfig
 from genre.data.audio import check_signal, load
-from genre.features.extractor import ClipFeatures, clip_features, versions
+from genre.features.extractor import analyse, segment_features, segment_mels, versions
+from genre.metrics.scores import clip_mean
+from genre.models.ensemble import Combiner
 from genre.validation.feature_profile import FeatureProfile
 
 CLASSICAL_FILE = "classical.joblib"
 CNN_FILE = "cnn.keras"
 META_FILE = "predictor.json"
+FORMAT = 2  # 2: members and a combiner (1: one classical model and a VGG16 weight)
+NETWORK = "vgg16"  # the member name of the network
+ENSEMBLE = "ensemble"  # the key of the ensemble's probabilities beside the members'
 
 
 class IncompatibleModel(ValueError):
     """A saved predictor whose features this code no longer computes the same way; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SegmentProbabilities:
+    """The ensemble's probabilities for one segment, from ``start`` to ``end`` seconds into the signal."""
+
+    start: float
+    end: float
+    probabilities: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,8 @@ class Classification:
 
     probabilities: dict[str, float]
     unusual_features: list[str]
+    seconds: float = 0.0  # of audio analysed
+    segments: list[SegmentProbabilities] = field(default_factory=list)
 
     @property
     def genre(self) -> str:
@@ -39,64 +55,90 @@ class Classification:
 
 @dataclass
 class Predictor:
-    """Best classical model and VGG16, averaged with weight ``cnn_weight`` on the CNN."""
+    """The ensemble: classical members and VGG16, combined as ``combiner`` says (one member, an average, stacking)."""
 
     labels: list[str]
     features: FeatureConfig
-    classical: Any
-    classical_name: str
+    classical: dict[str, Any]  # member name -> fitted scikit-learn pipeline
+    combiner: Combiner
     cnn: Any | None = None
-    cnn_weight: float = 0.0
     image_size: int = 64
     info: dict[str, Any] = field(default_factory=dict)
     profile: FeatureProfile | None = None  # training ranges of the features, for checking inputs
 
-    def components(self, features: np.ndarray, mels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Segment probabilities of the classical model and of the CNN (None without one)."""
+    @property
+    def members(self) -> list[str]:
+        return self.combiner.members
+
+    def member_probs(self, features: np.ndarray, mels: np.ndarray) -> dict[str, np.ndarray]:
+        """Segment probabilities of each member."""
         from genre.models import vgg16
         from genre.models.classical import predict_proba
 
-        p_classical = predict_proba(self.classical, features, len(self.labels))
-        p_cnn = None
-        if self.cnn is not None:
-            p_cnn = vgg16.predict(self.cnn, mels, self.image_size, self.features.top_db)
-        return p_classical, p_cnn
-
-    def combine(self, p_classical: np.ndarray, p_cnn: np.ndarray | None) -> np.ndarray:
-        if p_cnn is None or self.cnn_weight == 0.0:
-            return p_classical
-        return (1.0 - self.cnn_weight) * p_classical + self.cnn_weight * p_cnn
+        out = {}
+        for name in self.members:
+            if name == NETWORK:
+                out[name] = vgg16.predict(self.cnn, mels, self.image_size, self.features.top_db)
+            else:
+                out[name] = predict_proba(self.classical[name], features, len(self.labels))
+        return out
 
     def predict_segments(self, features: np.ndarray, mels: np.ndarray) -> np.ndarray:
-        """(n_segments, n_labels) ensemble probabilities."""
-        return self.combine(*self.components(features, mels))
+        """(n_segments, n_labels) ensemble probabilities of each segment on its own."""
+        return self.combiner.combine(self.member_probs(features, mels))
+
+    def predict_clips(self, features: np.ndarray, mels: np.ndarray, clips: np.ndarray) -> dict[str, np.ndarray]:
+        """Clip probabilities (rows in first-seen clip order) of each member and of the ensemble (key ``ENSEMBLE``):
+        a member's clip is the mean of its segments, and the ensemble combines the members' clips."""
+        per_member = {name: clip_mean(p, clips)[1] for name, p in self.member_probs(features, mels).items()}
+        return {**per_member, ENSEMBLE: self.combiner.combine(per_member)}
 
     def classify_signal(self, y: np.ndarray, name: str = "audio") -> Classification:
         """Probabilities per genre of one decoded signal at ``features.sample_rate``, and its unusual features."""
-        check_signal(y, self.features.sample_rate, name, min_seconds=self.features.min_seconds)
-        clip: ClipFeatures = clip_features(y, self.features)
-        probs = self.predict_segments(clip.features, clip.mels).mean(axis=0)
-        unusual = self.profile.outside(clip.features) if self.profile is not None else []
-        return Classification({label: float(p) for label, p in zip(self.labels, probs)}, unusual)
+        rate = self.features.sample_rate
+        check_signal(y, rate, name, min_seconds=self.features.min_seconds)
+        spectra = analyse(y, self.features)
+        features = segment_features(spectra)
+        members = self.member_probs(features, segment_mels(spectra))
+        # the clip: members' segment means, combined (as predict_clips does); each segment: members' rows, combined
+        one_clip = np.zeros(len(features))
+        probs = self.combiner.combine({k: clip_mean(p, one_clip)[1] for k, p in members.items()})[0]
+        segments = [SegmentProbabilities(round(a / rate, 3), round(min(b, len(y)) / rate, 3), self._named(row))
+                    for (a, b), row in zip(spectra.segments, self.combiner.combine(members))]
+        unusual = self.profile.outside(features) if self.profile is not None else []
+        return Classification(self._named(probs), unusual, round(len(y) / rate, 3), segments)
+
+    def _named(self, probs: np.ndarray) -> dict[str, float]:
+        return {label: float(p) for label, p in zip(self.labels, probs)}
+
+    def decode(self, path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, bool]:
+        """The signal of ``path`` at ``features.sample_rate``, at most its first ``max_seconds``, and whether it
+        was longer (decoding stops a second past the limit); raises ``AudioError`` for unusable audio."""
+        rate = self.features.sample_rate
+        if max_seconds is None:
+            return load(path, rate), False
+        keep = int(max_seconds * rate)
+        y = load(path, rate, max_seconds=max_seconds + 1.0)
+        return y[:keep], len(y) > keep + rate // 100  # a resampler's rounding is not a longer file
 
     def classify_file(self, path: str | Path) -> Classification:
         """Decode ``path`` and classify it; raises ``AudioError`` for unusable audio."""
         return self.classify_signal(load(path, self.features.sample_rate), Path(path).name)
 
     def save(self, folder: str | Path) -> Path:
-        """Write the models, metadata and the feature profile (if any) into ``folder``."""
+        """Write the models, the combiner, metadata and the feature profile (if any) into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / CLASSICAL_FILE) as tmp:
-            joblib.dump(self.classical, tmp)
+            joblib.dump({"members": self.classical, "combiner": self.combiner}, tmp)
         if self.cnn is not None:
             with atomic_path(folder / CNN_FILE, suffix=".keras") as tmp:
                 self.cnn.save(tmp)
         write_json(folder / META_FILE, {
             "labels": self.labels, "features": self.features.model_dump(mode="json"),
-            "classical_name": self.classical_name, "cnn_weight": self.cnn_weight,
+            "members": self.members, "ensemble": self.combiner.describe(), "method": self.combiner.method,
             "image_size": self.image_size, "has_cnn": self.cnn is not None, "info": self.info,
-            "feature_versions": versions(),
+            "feature_versions": versions(), "format": FORMAT,
         })
         if self.profile is not None:
             self.profile.save(folder)
@@ -113,14 +155,17 @@ class Predictor:
                 f"the model in {folder} was trained on feature extractor versions {saved}, but this code computes "
                 f"{versions()}: its inputs would not mean what it learnt. Retrain it (`genre run`) and serve the "
                 "new champion.")
+        if meta.get("format") != FORMAT:
+            raise IncompatibleModel(f"the model in {folder} was saved in an older format (one classical model and a "
+                                    "VGG16 weight): retrain it (`genre run`) and serve the new champion.")
         model = None
         if meta["has_cnn"]:
             import keras
 
             model = keras.saving.load_model(folder / CNN_FILE, compile=False)
+        parts = joblib.load(folder / CLASSICAL_FILE)
         return cls(
-            labels=meta["labels"], features=FeatureConfig(**meta["features"]),
-            classical=joblib.load(folder / CLASSICAL_FILE), classical_name=meta["classical_name"],
-            cnn=model, cnn_weight=meta["cnn_weight"], image_size=meta["image_size"], info=meta.get("info", {}),
+            labels=meta["labels"], features=FeatureConfig(**meta["features"]), classical=parts["members"],
+            combiner=parts["combiner"], cnn=model, image_size=meta["image_size"], info=meta.get("info", {}),
             profile=FeatureProfile.load(folder),
         )

@@ -1,7 +1,9 @@
-"""Model registry on BentoML's model store, with a champion pointer beside it.
+"""Model registry on BentoML's model store, with the champion beside it.
 
-Models are immutable BentoML models; the champion is a small JSON file naming one
-tag, replaced atomically on promotion, so nothing stored is ever overwritten.
+Models are immutable BentoML models carrying their metadata (data version, feature config, test split, metrics,
+gate record, commit, precision). ``champion.json`` holds the champions in order and every promotion and rollback;
+it changes only inside :func:`transaction` (a lock across processes) and is replaced by one atomic rename, so a
+killed promotion leaves the old champion or the new one, never half of each.
 """
 
 from __future__ import annotations
@@ -9,31 +11,71 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from genre.atomic import write_json
+from genre.atomic import locked, write_json
 
 SERVICE = "services.classifier:GenreClassifier"
+BENTO_DESCRIPTION = """# genre classifier, model {tag}
+
+- `POST /classify`: multipart field `audio` (wav, flac, mp3, ogg, au; m4a with ffmpeg), optional `segments=true`:
+  the top genre, a probability per genre, the seconds analysed, the model tag, unusual features.
+- `POST /classify_batch`: several `audio` files, one answer each; a bad file fails alone.
+- `GET /model`: tag, genres, metrics, gate record, training data version, precision.
+- `GET /livez`, `GET /readyz`, `GET /metrics`: BentoML's health, readiness and Prometheus metrics.
+
+Limits (upload size, duration) and the optional bearer token come from the `serve` config section
+(`GENRE_SERVE_TOKEN` for the token); bad input is answered 400, 413 or 415 with the client's file name.
+"""
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def use_store(home: str | Path) -> Path:
-    """Point BentoML at ``home/bentoml``; call before BentoML touches its store."""
+    """Point BentoML at ``home/bentoml``, also in a process where BentoML has already opened another store."""
+    import sys
+
     path = Path(home).resolve() / "bentoml"
     path.mkdir(parents=True, exist_ok=True)
     os.environ["BENTOML_HOME"] = str(path)
+    if "bentoml" in sys.modules:  # its stores are singletons made at first use: point them at this home too
+        from bentoml._internal.bento import BentoStore
+        from bentoml._internal.configuration.containers import BentoMLContainer
+        from bentoml._internal.models import ModelStore
+
+        BentoMLContainer.bentoml_home.set(str(path))
+        for name in ("models", "bentos"):
+            (path / name).mkdir(exist_ok=True)
+        BentoMLContainer.model_store_dir.set(str(path / "models"))
+        BentoMLContainer.bento_store_dir.set(str(path / "bentos"))
+        BentoMLContainer.tmp_bento_store_dir.set(str(path / "tmp"))
+        BentoMLContainer.model_store.set(ModelStore(path / "models"))
+        BentoMLContainer.bento_store.set(BentoStore(path / "bentos"))
     return path
 
 
 def save_model(predictor_dir: Path, name: str, metadata: dict[str, Any], labels: dict[str, str]) -> str:
-    """Copy a saved predictor into a new BentoML model; returns its tag."""
+    """Copy a saved predictor into a new BentoML model (``metadata`` made JSON-plain); returns its tag."""
     import bentoml
 
-    with bentoml.models.create(name, metadata=metadata, labels=labels) as model:
+    with bentoml.models.create(name, metadata=_plain(json.loads(json.dumps(metadata, default=str))),
+                               labels=labels) as model:
         for item in Path(predictor_dir).iterdir():
             shutil.copy2(item, Path(model.path) / item.name)
     return str(model.tag)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` without None entries (BentoML's metadata refuses None)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value if v is not None]
+    return value
 
 
 def model_path(tag: str) -> Path:
@@ -46,21 +88,102 @@ def champion_file(home: str | Path) -> Path:
     return Path(home) / "champion.json"
 
 
-def champion(home: str | Path) -> dict[str, Any] | None:
-    """The current champion record (tag, metrics, test split), or None."""
+@dataclass
+class Champions:
+    """The champion and how it got there: ``lineage`` holds the champions in order (the last is current), ``events``
+    every promotion and rollback. Change it only inside :func:`transaction`."""
+
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        return self.lineage[-1] if self.lineage else None
+
+    @property
+    def current_tag(self) -> str | None:
+        return self.current["tag"] if self.current else None
+
+    def _event(self, action: str, tag: str, previous: str | None, by: str) -> None:
+        self.events.append({"action": action, "tag": tag, "previous": previous, "by": by,
+                            "at": datetime.now(UTC).isoformat(timespec="seconds")})
+
+    def promote(self, record: dict[str, Any], by: str) -> None:
+        """Make ``record['tag']`` the champion."""
+        self._event("promote", record["tag"], self.current_tag, by)
+        self.lineage.append({**record, "promoted_at": datetime.now(UTC).isoformat(timespec="seconds")})
+
+    def rollback(self, by: str) -> dict[str, Any]:
+        """Make the previous champion the champion again; returns its record."""
+        if len(self.lineage) < 2:
+            raise ValueError("there is no previous champion to roll back to"
+                             + (f" ({self.current_tag} is the first)" if self.current else ""))
+        dropped = self.lineage.pop()
+        self._event("rollback", self.lineage[-1]["tag"], dropped["tag"], by)
+        return self.lineage[-1]
+
+
+def _read(home: str | Path) -> Champions:
     path = champion_file(home)
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return Champions()
+    data = json.loads(path.read_text())
+    return Champions(data.get("lineage", []), data.get("events", []))
 
 
-def promote(home: str | Path, record: dict[str, Any]) -> None:
-    """Make ``record['tag']`` the champion; the previous record is kept in the history."""
-    previous = champion(home)
-    history_file = Path(home) / "champion-history.json"
-    history = json.loads(history_file.read_text()) if history_file.is_file() else []
-    if previous:
-        history.append(previous)
-        write_json(history_file, history)
-    write_json(champion_file(home), record)
+def champion(home: str | Path) -> dict[str, Any] | None:
+    """The current champion's record (tag, metrics, test split, ...), or None."""
+    return _read(home).current
+
+
+def history(home: str | Path) -> Champions:
+    """The champions so far and every promotion and rollback (a snapshot; read without the lock)."""
+    return _read(home)
+
+
+@contextmanager
+def transaction(home: str | Path) -> Iterator[Champions]:
+    """The champion state under an exclusive lock across processes, written atomically (one rename) at the end of
+    the block if it changed. Compare with the champion and promote inside one transaction: a concurrent promotion
+    waits, and a kill at any point leaves either the old state or the new one whole."""
+    path = champion_file(home)
+    with locked(path):
+        state = _read(home)
+        before = json.dumps(asdict(state), sort_keys=True)
+        yield state
+        if json.dumps(asdict(state), sort_keys=True) != before:
+            write_json(path, asdict(state))
+
+
+def model_info(tag: str) -> dict[str, Any]:
+    """Tag, creation time, path, labels and metadata of a stored model."""
+    import bentoml
+
+    model = bentoml.models.get(tag)
+    return {"tag": str(model.tag), "created": model.info.creation_time.isoformat(timespec="seconds"),
+            "path": model.path, "labels": dict(model.info.labels), "metadata": dict(model.info.metadata)}
+
+
+def list_models(name: str) -> list[dict[str, Any]]:
+    """Every stored version of model ``name``, newest first."""
+    import bentoml
+
+    models = [m for m in bentoml.models.list() if m.tag.name == name]
+    return [model_info(str(m.tag)) for m in sorted(models, key=lambda m: m.info.creation_time, reverse=True)]
+
+
+def source_commit() -> str:
+    """The git commit of the code that trained (``unknown`` outside a git checkout), ``+dirty`` with local changes."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def build_bento(tag: str, name: str) -> str:
@@ -79,18 +202,29 @@ def build_bento(tag: str, name: str) -> str:
             args={"model_tag": tag},
             python={"packages": _runtime_packages()},
             labels={"model": tag.replace(":", "-")},
-            description=f"genre classifier serving model {tag}",
+            description=BENTO_DESCRIPTION.format(tag=tag),
         )
     finally:
         sys.modules.pop(SERVICE.split(":")[0], None)
     return str(bento.tag)
 
 
+def bento_for(tag: str, name: str) -> str:
+    """The newest Bento already built for model ``tag``, else a new one (a model promoted by hand has none yet)."""
+    import bentoml
+
+    label = tag.replace(":", "-")
+    built = [b for b in bentoml.bentos.list() if b.info.labels.get("model") == label]
+    if built:
+        return str(max(built, key=lambda b: b.info.creation_time).tag)
+    return build_bento(tag, name)
+
+
 def _runtime_packages() -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
     names = ["librosa", "scikit-learn", "xgboost-cpu", "tensorflow-cpu", "soundfile", "imageio-ffmpeg", "pillow",
-             "matplotlib", "pydantic", "joblib", "pandas"]
+             "matplotlib", "pydantic", "joblib", "pandas", "fastapi"]
     out = []
     for n in names:
         try:

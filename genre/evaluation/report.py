@@ -1,0 +1,67 @@
+"""The evaluation report of a run, HTML and Markdown with PNGs: ROC curves of every member and candidate on one
+plot, confusion matrices, the chosen candidate's per-class table, the candidates' held-apart scores and the gate."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from genre.atomic import write_json, write_text
+from genre.evaluation.evaluate import Evaluation
+from genre.evaluation.gate import GateRecord
+from genre.metrics.plots import file_slug, markdown_table, plot_confusion, plot_roc
+from genre.metrics.scores import per_class
+from genre.serving.predictor import ENSEMBLE
+
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}"
+         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}")
+
+
+def _sections(evaluation: Evaluation, record: GateRecord) -> list[tuple[str, list[dict[str, object]] | str]]:
+    """(heading, table rows or a sentence) in report order."""
+    chosen = evaluation.selection.chosen
+    test_rows = [{"model": name, **s.row(), "chosen": "yes" if name == ENSEMBLE else ""}
+                 for name, s in evaluation.test.items()]
+    classes = per_class(evaluation.y_test, evaluation.test_probs[ENSEMBLE], evaluation.labels)
+    class_rows = [{"genre": g, "precision": round(float(r.precision), 3), "recall": round(float(r.recall), 3),
+                   "f1": round(float(r.f1), 3), "support": int(r.support)} for g, r in classes.iterrows()]
+    return [
+        ("Gate", record.rows()),
+        ("Chosen candidate", f"{chosen.name}: {chosen.describe()}. Chosen on {evaluation.selection.n_clips} "
+                             "held-apart clips; the test split only scores."),
+        ("Candidates on held-apart clips (cross-fitted)", evaluation.selection.rows()),
+        ("Test clips (frozen split): every member and candidate", test_rows),
+        ("Per genre, the chosen candidate on test clips", class_rows),
+    ]
+
+
+def write_report(evaluation: Evaluation, record: GateRecord, out_dir: str | Path) -> list[Path]:
+    """report.html, report.md, gate.json and the PNGs into ``out_dir`` (each written atomically)."""
+    out = Path(out_dir)
+    y, labels = evaluation.y_test, evaluation.labels
+    images = [plot_roc(y, evaluation.test_probs, labels, out / "roc.png",
+                       "ROC (macro one-vs-rest), test clips: members and candidates")]
+    members = {c.name for c in evaluation.selection.candidates if c.method == "member"}
+    for name, s in evaluation.test.items():
+        if name == ENSEMBLE or name in members:
+            title = f"{evaluation.selection.chosen.name} (chosen)" if name == ENSEMBLE else name
+            images.append(plot_confusion(s.confusion, labels, out / f"confusion-{file_slug(name)}.png",
+                                         f"{title}, test clips"))
+    title = f"Evaluation: {evaluation.selection.chosen.name}, gate: {record.verdict}"
+    md, body = [f"# {title}"], [f"<h1>{html.escape(title)}</h1>"]
+    for heading, content in _sections(evaluation, record):
+        md += [f"## {heading}", content if isinstance(content, str) else markdown_table(content)]
+        body += [f"<h2>{html.escape(heading)}</h2>",
+                 f"<p>{html.escape(content)}</p>" if isinstance(content, str)
+                 else pd.DataFrame(content).to_html(index=False)]
+    md += [f"![{p.stem}]({p.name})" for p in images]
+    body += [f'<img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}">' for p in images]
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
+    files = [out / "report.html", out / "report.md", out / "gate.json"]
+    write_text(files[0], page)
+    write_text(files[1], "\n\n".join(md) + "\n")
+    write_json(files[2], record.to_dict())
+    return images + files
