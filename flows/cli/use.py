@@ -1,4 +1,5 @@
-"""`genre predict`, `genre spectrogram` and `genre serve`: the champion and the mel images, for people."""
+"""`genre predict`, `genre spectrogram`, `genre serve` and `genre package`: the champion and the mel images,
+for people."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flows.cli.common import champion_record
+from flows.cli.common import champion_record, config_args, home_dir, parse_overrides
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -88,16 +89,57 @@ def cmd_spectrogram(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from genre.config import load_config
     from genre.serving import registry
 
     found = champion_record(args)
     if found is None:
         return 2
     home, record = found
-    env = {**os.environ, "BENTOML_HOME": str(registry.use_store(home))}
-    print(f"serving Bento {record['bento']} (model {record['tag']}) on http://{args.host}:{args.port}/classify")
-    cmd = [sys.executable, "-m", "bentoml", "serve", record["bento"], "--host", args.host, "--port", str(args.port)]
+    cfg = load_config(args.config, **{**parse_overrides(args.set), "serve.host": args.host,
+                                      "serve.port": args.port}).serve
+    env = {**os.environ, "BENTOML_HOME": str(registry.use_store(home)), "GENRE_SERVE_CONFIG": cfg.model_dump_json()}
+    bento = args.bento or record.get("bento") or registry.bento_for(record["tag"], record["tag"].split(":")[0])
+    base = f"http://{cfg.host}:{cfg.port}"
+    print(f"serving Bento {bento} on {base}: POST /classify, POST /classify_batch, GET /model; "
+          f"API description at {base}/docs.json")
+    if cfg.token or env.get("GENRE_SERVE_TOKEN"):
+        print("requests to the API need the header 'Authorization: Bearer <token>'")
+    if cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: bound to {cfg.host}, so other machines can reach it"
+              + ("" if cfg.token or env.get("GENRE_SERVE_TOKEN") else "; no token is required (serve.token)"),
+              file=sys.stderr)
+    cmd = [sys.executable, "-m", "bentoml", "serve", bento, "--host", cfg.host, "--port", str(cfg.port)]
     return subprocess.call(cmd, env=env)
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from genre.config import load_config
+    from genre.serving import registry
+
+    home = home_dir(args)
+    registry.use_store(home)
+    tag = args.tag
+    if tag is None:
+        record = registry.champion(home)
+        if record is None:
+            print(f"no champion model in {home}: name a model TAG (`genre models list`) or run `genre run`",
+                  file=sys.stderr)
+            return 2
+        tag = record["tag"]
+    from bentoml.exceptions import BentoMLException
+
+    try:
+        registry.model_path(tag)
+    except (BentoMLException, ValueError) as exc:  # no such model, or not a NAME:VERSION tag
+        print(f"genre package: no model {tag} in {home}: {exc}", file=sys.stderr)
+        return 2
+    bento = registry.build_bento(tag, load_config(args.config, **parse_overrides(args.set)).model_name)
+    print(f"built Bento {bento} serving model {tag}\n"
+          f"  serve it:         genre serve --bento {bento}\n"
+          f"  container image:  BENTOML_HOME={registry.use_store(home)} bentoml containerize {bento} "
+          "(needs a running Docker daemon)")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -122,8 +164,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     serve = sub.add_parser("serve", help="serve the champion over HTTP with BentoML",
                            description="Serve the champion's Bento with `bentoml serve`: POST /classify with the audio "
-                                       "file in a multipart field named 'audio'; the answer holds the top genre, a "
-                                       "probability per genre and the model tag.")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+                                       "file in a multipart field named 'audio' (the top genre, a probability per "
+                                       "genre, the seconds analysed, the model tag), POST /classify_batch with "
+                                       "several, GET /model; /livez, /readyz and /metrics from BentoML. Limits and "
+                                       "the optional bearer token are the [serve] config section (the token also "
+                                       "from GENRE_SERVE_TOKEN).")
+    serve.add_argument("--host", help="address to bind (default serve.host: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, help="port (default serve.port: 3000)")
+    serve.add_argument("--bento", help="serve this Bento (default: the champion's)")
+    config_args(serve, "serve.max_upload_mb=20")
     serve.set_defaults(func=cmd_serve)
+
+    package = sub.add_parser("package", help="build the Bento of a model (default: the champion)",
+                             description="Build a Bento (service code, model, Python packages) serving model TAG; "
+                                         "the pipeline's last stage does the same for every promoted model. "
+                                         "`bentoml containerize BENTO` turns it into an OCI image where a Docker "
+                                         "daemon runs.")
+    package.add_argument("tag", nargs="?", metavar="TAG", help="model tag NAME:VERSION (default: the champion)")
+    config_args(package, "model_name=genre-classifier")
+    package.set_defaults(func=cmd_package)

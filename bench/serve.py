@@ -1,0 +1,161 @@
+"""Serving speed, both sides in one run: the champion's predictor in this process on real clips (latency and CPU
+seconds per clip by part: decode, features, each member), then the same clips through a real `bentoml serve` of the
+champion's Bento on 127.0.0.1 at several concurrency levels (p50/p95/p99, requests/s, errors), and the cold start
+from launching the server to its first answer. Figures go in BENCHMARKS.md's serving section.
+
+    .venv/bin/python bench/serve.py --home .genre                      # gtzan-mini clips, levels 1 4 8 16
+    .venv/bin/python bench/serve.py --home .genre --clips 10 --requests 40 --levels 1 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import free_port, start, stop, wait_until  # noqa: E402
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    return {f"p{q}": float(np.percentile(seconds, q)) for q in (50, 95, 99)}
+
+
+def in_process(predictor, clips: list[Path], repeat: int) -> dict[str, float]:
+    """Wall latency of ``classify_file`` per clip, CPU seconds per clip, and CPU seconds by part."""
+    from genre.features.extractor import analyse, segment_features, segment_mels
+    from genre.models import vgg16
+    from genre.models.classical import predict_proba
+    from genre.serving.predictor import NETWORK
+
+    predictor.classify_file(clips[0])  # warm-up: the forward pass is compiled on the first call
+    walls, cpu0 = [], time.process_time()
+    for _ in range(repeat):
+        for clip in clips:
+            t = time.perf_counter()
+            predictor.classify_file(clip)
+            walls.append(time.perf_counter() - t)
+    out = {**percentiles(walls), "cpu_per_clip": (time.process_time() - cpu0) / len(walls)}
+    parts: dict[str, float] = {}
+
+    def timed(name: str, fn, *args):
+        t = time.process_time()
+        result = fn(*args)
+        parts[name] = parts.get(name, 0.0) + time.process_time() - t
+        return result
+
+    cfg = predictor.features
+    for clip in clips:  # the same steps as Predictor.classify_signal, one by one
+        y, _ = timed("decode", predictor.decode, clip)
+        spectra = timed("features", analyse, y, cfg)
+        features = timed("features", segment_features, spectra)
+        mels = timed("features", segment_mels, spectra)
+        for member in predictor.members:
+            if member == NETWORK:
+                timed(f"{member} forward", vgg16.predict, predictor.cnn, mels, predictor.image_size, cfg.top_db)
+            else:
+                timed(member, predict_proba, predictor.classical[member], features, len(predictor.labels))
+    return out | {f"cpu {k}": v / len(clips) for k, v in parts.items()}
+
+
+def load(base: str, bodies: list[tuple[str, bytes]], concurrency: int, requests: int) -> dict[str, float]:
+    """``requests`` uploads at ``concurrency`` at once, each worker on its own keep-alive connection."""
+    import httpx
+
+    per_worker = [list(range(i, requests, concurrency)) for i in range(concurrency)]
+
+    def worker(indices: list[int]) -> list[tuple[float, bool]]:
+        out = []
+        with httpx.Client(base_url=base, timeout=300) as client:
+            for i in indices:
+                name, body = bodies[i % len(bodies)]
+                t = time.perf_counter()
+                try:
+                    ok = client.post("/classify", files={"audio": (name, body)}).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                out.append((time.perf_counter() - t, ok))
+        return out
+
+    start_wall = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = [r for part in pool.map(worker, per_worker) for r in part]
+    wall = time.perf_counter() - start_wall
+    return {**percentiles([s for s, _ in results]), "rps": len(results) / wall,
+            "errors": sum(not ok for _, ok in results), "requests": len(results)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", default=os.environ.get("GENRE_HOME", ".genre"), help="home with a champion")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "gtzan-mini"), help="clips folder")
+    ap.add_argument("--clips", type=int, default=20, help="clips used (spread over the genres)")
+    ap.add_argument("--repeat", type=int, default=2, help="in-process passes over the clips")
+    ap.add_argument("--requests", type=int, default=80, help="requests per concurrency level")
+    ap.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8, 16], help="concurrency levels")
+    args = ap.parse_args()
+
+    from genre.serving import registry
+    from genre.serving.predictor import Predictor
+
+    record = registry.champion(args.home)
+    if record is None:
+        print(f"no champion in {args.home}: run `genre run` first", file=sys.stderr)
+        return 2
+    store = registry.use_store(args.home)
+    files = sorted(Path(args.data).rglob("*.wav"))
+    clips = files[:: max(1, len(files) // args.clips)][: args.clips]
+    seconds = np.mean([sf.info(c).duration for c in clips])
+    print(f"champion {record['tag']} (Bento {record['bento']}); {len(clips)} clips of {seconds:.1f} s on average")
+    print(subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.strip())
+
+    predictor = Predictor.load(registry.model_path(record["tag"]))
+    local = in_process(predictor, clips, args.repeat)
+    cores = os.cpu_count() or 1
+    bound = cores / local["cpu_per_clip"]
+    print(f"\nin-process: p50 {local['p50']:.3f} s, p95 {local['p95']:.3f} s, CPU {local['cpu_per_clip']:.3f} s "
+          f"per clip -> compute bound {bound:.2f} requests/s on {cores} cores")
+    print("CPU seconds per clip: " + ", ".join(f"{k[4:]} {v:.3f}" for k, v in local.items() if k.startswith("cpu ")))
+    del predictor
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "BENTOML_HOME": str(store), "BENTOML_DO_NOT_TRACK": "true"}
+    bodies = [(c.name, c.read_bytes()) for c in clips]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        server = start([sys.executable, "-m", "bentoml", "serve", record["bento"], "--host", "127.0.0.1", "--port",
+                        str(port)], env, Path(tmp) / "server.log")
+        try:
+            import httpx
+
+            name, body = bodies[0]
+            wait_until(lambda: httpx.post(f"{base}/classify", files={"audio": (name, body)}, timeout=60)
+                       .status_code == 200, 300, "bentoml serve", server)
+            cold = time.perf_counter() - t0
+            print(f"\ncold start to the first answer: {cold:.1f} s")
+            print("| concurrency | requests | p50 s | p95 s | p99 s | requests/s | errors | p50 vs in-process "
+                  "| of the bound |")
+            print("|---|---|---|---|---|---|---|---|---|")
+            for level in args.levels:
+                r = load(base, bodies, level, max(args.requests, level))
+                print(f"| {level} | {r['requests']} | {r['p50']:.3f} | {r['p95']:.3f} | {r['p99']:.3f} | "
+                      f"{r['rps']:.2f} | {r['errors']} | {r['p50'] / local['p50']:.2f}x | {r['rps'] / bound:.0%} |")
+        finally:
+            stop(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
