@@ -41,8 +41,9 @@ def write_report(evaluation: Evaluation, record: GateRecord, out_dir: str | Path
     """report.html, report.md, gate.json and the PNGs into ``out_dir`` (each written atomically)."""
     out = Path(out_dir)
     y, labels = evaluation.y_test, evaluation.labels
-    images = [plot_roc(y, evaluation.test_probs, labels, out / "roc.png",
-                       "ROC (macro one-vs-rest), test clips: members and candidates")]
+    chosen = f"chosen: {evaluation.selection.chosen.name}"
+    curves = {chosen if name == ENSEMBLE else name: p for name, p in evaluation.test_probs.items()}
+    images = [plot_roc(y, curves, labels, out / "roc.png", "Test clips: every member and candidate")]
     members = {c.name for c in evaluation.selection.candidates if c.method == "member"}
     for name, s in evaluation.test.items():
         if name == ENSEMBLE or name in members:

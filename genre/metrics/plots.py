@@ -47,16 +47,21 @@ def _figure():
 
 def plot_roc(y: np.ndarray, probs: dict[str, np.ndarray], labels: list[str], path: Path,
              title: str = "ROC (macro one-vs-rest, test clips)") -> Path:
-    """Macro-averaged one-vs-rest ROC curve of each model, on one chart."""
+    """Macro-averaged one-vs-rest ROC curve of each model on one chart, the legend (with each ROC-AUC) beside it."""
+    from genre.metrics.scores import macro_roc_auc
+
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, ax = plt.subplots(figsize=(5.5 + 3.5 * (len(probs) > 3), 5))
     grid = np.linspace(0, 1, 201)
     for name, p in probs.items():
         tprs = [np.interp(grid, *roc_curve(y == k, p[:, k])[:2]) for k in range(len(labels)) if 0 < np.sum(y == k) < len(y)]
-        ax.plot(grid, np.mean(tprs, axis=0), label=name)
+        ax.plot(grid, np.mean(tprs, axis=0), label=f"{name} ({macro_roc_auc(y, p):.3f})", alpha=0.85)
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
-    ax.legend(loc="lower right")
+    if len(probs) > 3:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title="model (ROC-AUC)")
+    else:
+        ax.legend(loc="lower right", title="model (ROC-AUC)")
     return _save(fig, path)
 
 
