@@ -1,19 +1,26 @@
-"""VGG16 speed, both sides in one run: float32 vs bfloat16 (training and inference images/s), and a transfer head's
-epoch on cached base outputs vs a full from-scratch epoch. Figures go in BENCHMARKS.md.
+"""VGG16, both sides in one run: float32 vs bfloat16 (training and inference images/s), a transfer head's epoch on
+cached base outputs vs a full from-scratch epoch, and VGG16 quality on gtzan-mini per preset (test clip ROC-AUC and
+accuracy, trained on the frozen split's train clips, early-stopped on its validation clips, per split seed).
+Figures go in BENCHMARKS.md.
 
-    .venv/bin/python bench/cnn.py                       # 96x96, 256 images
-    .venv/bin/python bench/cnn.py --size 128 --images 128
+    .venv/bin/python bench/cnn.py --part speed                     # 96x96, 256 images
+    .venv/bin/python bench/cnn.py --part speed --size 128 --images 128
+    .venv/bin/python bench/cnn.py --part quality --seeds 42 7 --presets default configs/vgg16-gtzan.toml
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+GTZAN_MINI = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gtzan-mini"
 
 
 def images_per_second(step, n: int, repeat: int) -> float:
@@ -32,8 +39,8 @@ def precision_speed(size: int, n: int, batch: int, repeat: int, precision: str) 
     from genre.models import vgg16
 
     vgg16.set_precision(precision)
-    model = vgg16.build(10, CNNConfig(image_size=size, weights="none"))
     x = np.random.default_rng(0).normal(0, 50, (n, size, size, 3)).astype(np.float32)
+    model = vgg16.build(10, CNNConfig(image_size=size, weights="none"), input_stats=vgg16.channel_stats([x]))
     y = np.arange(n) % 10
 
     def train() -> None:
@@ -59,8 +66,8 @@ def head_vs_full(size: int, n: int, batch: int) -> tuple[float, float]:
     from genre.models import vgg16
 
     cfg = CNNConfig(image_size=size, weights="none")
-    model = vgg16.build(10, cfg)
     x = np.random.default_rng(0).normal(0, 50, (n, size, size, 3)).astype(np.float32)
+    model = vgg16.build(10, cfg, input_stats=vgg16.channel_stats([x]))
     y = np.arange(n) % 10
     model.train_on_batch(x[:batch], y[:batch])
     start = time.perf_counter()
@@ -77,15 +84,49 @@ def head_vs_full(size: int, n: int, batch: int) -> tuple[float, float]:
     return time.perf_counter() - start, full
 
 
-def main() -> None:
+def gtzan_mini(home: Path):
+    """The gtzan-mini feature set (features and mel arrays cached under ``home``, memory-mapped)."""
+    from genre.config import load_config
+    from genre.data.store import sha256_file
+    from genre.features.dataset import extract_dataset
+
+    cfg = load_config(home=home)
+    clips = pd.DataFrame([{"clip_id": f.stem, "label": g.name, "sha256": sha256_file(f), "path": str(f)}
+                          for g in sorted(GTZAN_MINI.iterdir()) if g.is_dir() for f in sorted(g.iterdir())])
+    fs = extract_dataset(clips, list(clips["path"]), cfg.feature_cache, cfg.features, workers=cfg.workers,
+                         out_root=home / "feature-sets")
+    return fs, clips, cfg.features.top_db
+
+
+def quality(fs, clips: pd.DataFrame, top_db: float, preset: str, seed: int) -> tuple[float, float, float, int]:
+    """(test clip ROC-AUC, accuracy, training seconds, best epoch) of VGG16 trained under ``preset`` on the split
+    of ``seed`` (the pipeline's own split rule)."""
+    from genre.config import SplitConfig, load_config
+    from genre.metrics.scores import clip_truth, score
+    from genre.models import vgg16
+    from genre.models.split import assign_splits
+    from genre.models.vgg16_training import Data, fit
+
+    cfg = load_config(None if preset == "default" else preset).cnn
+    split = fs.table["clip_id"].map(assign_splits(clips, SplitConfig(seed=seed))).to_numpy()
+    labels = sorted(clips["label"].unique())
+    y = fs.table["label"].map({v: i for i, v in enumerate(labels)}).to_numpy()
+    ids = fs.table["clip_id"].to_numpy()
+    rows = {name: np.flatnonzero(split == name) for name in ("train", "validation", "test")}
+    data = Data(mels=fs.mels[rows["train"]], y=y[rows["train"]], val_mels=fs.mels[rows["validation"]],
+                val_y=y[rows["validation"]], val_clips=ids[rows["validation"]], n_classes=len(labels), top_db=top_db)
+    with tempfile.TemporaryDirectory() as work:
+        start = time.perf_counter()
+        trained = fit(data, cfg, work, progress=False)
+        seconds = time.perf_counter() - start
+    probs = vgg16.predict(trained.model, fs.mels[rows["test"]], cfg.image_size, top_db)
+    s = score(*clip_truth(probs, y[rows["test"]], ids[rows["test"]]))
+    return s.roc_auc, s.accuracy, seconds, trained.best_epoch + 1
+
+
+def speed(args: argparse.Namespace) -> None:
     from genre.models.vgg16 import cpu_flags, precision
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=96)
-    p.add_argument("--images", type=int, default=256)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--repeat", type=int, default=2)
-    args = p.parse_args()
     bf16 = sorted({"amx_bf16", "avx512_bf16"} & cpu_flags())
     print(f"processor bf16 instructions: {', '.join(bf16) or 'none'}; auto precision: {precision()[0]}")
     print(f"VGG16 {args.size}x{args.size}, {args.images} images, batch {args.batch}")
@@ -99,6 +140,36 @@ def main() -> None:
     head, full = head_vs_full(args.size, args.images, args.batch)
     print(f"one epoch of {args.images} images: transfer head {head:.3f} s, full network {full:.1f} s "
           f"({full / head:.0f}x)")
+
+
+def quality_table(args: argparse.Namespace) -> None:
+    fs, clips, top_db = gtzan_mini(Path(args.home))
+    print(f"VGG16 on gtzan-mini ({len(clips)} clips, {len(fs.table)} segments), test clips of each split seed")
+    results = {(p, seed): quality(fs, clips, top_db, p, seed) for p in args.presets for seed in args.seeds}
+    print(f"{'preset':<28}{'seed':>6}{'ROC-AUC':>9}{'accuracy':>10}{'train s':>9}{'best epoch':>12}")
+    for (p, seed), (auc, acc, seconds, best) in results.items():
+        print(f"{p:<28}{seed:>6}{auc:>9.3f}{acc:>10.2f}{seconds:>9.0f}{best:>12}")
+    for p in args.presets:
+        aucs = [results[p, seed][0] for seed in args.seeds]
+        print(f"{p:<28}{'mean':>6}{np.mean(aucs):>9.3f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=["speed", "quality", "both"], default="both")
+    p.add_argument("--size", type=int, default=96)
+    p.add_argument("--images", type=int, default=256)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--presets", nargs="+", default=["default", "configs/vgg16-gtzan.toml"],
+                   help="'default' (CNNConfig's defaults) or TOML files with a [cnn] section")
+    p.add_argument("--seeds", nargs="+", type=int, default=[42, 7, 2024], help="split seeds")
+    p.add_argument("--home", default=".genre", help="where the gtzan-mini features are cached (default .genre)")
+    args = p.parse_args()
+    if args.part in ("speed", "both"):
+        speed(args)
+    if args.part in ("quality", "both"):
+        quality_table(args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Training (from scratch or on a frozen pretrained base) lives in :mod:`genre.mode
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,8 +17,11 @@ from genre.features.images import batch_rgb
 
 # Identity of network_input(): part of every cache key of base outputs. Change it when the function changes.
 PREPROCESSING = "magma-rgb/bgr-imagenet-mean/v1"
+# What a network trained from scratch adds inside the model, before the base (see build()).
+SCRATCH_INPUT = "per-channel standardisation on the training images"
 _IMAGENET_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 MIN_IMAGE_SIZE = 32  # keras.applications.VGG16 refuses smaller inputs
+_LEVELS = np.linspace(-80.0, 0.0, 64 * 64, dtype=np.float32).reshape(1, 64, 64)  # every level, as one mel array
 
 
 def network_input(mels: np.ndarray, image_size: int, top_db: float) -> np.ndarray:
@@ -112,14 +116,54 @@ def build_base(cfg: CNNConfig):
         raise
 
 
-def build(n_classes: int, cfg: CNNConfig, base=None):
-    """VGG16 conv base + global average pooling + dropout + softmax head (float32 output), compiled."""
+def input_preprocessing(cfg: CNNConfig) -> str:
+    """The whole input preprocessing of a model trained with ``cfg``: :func:`network_input`, and from scratch also
+    the standardisation layer inside the model. Part of the checkpoint key and of the model's info."""
+    return PREPROCESSING if resolve_weights(cfg.weights) else f"{PREPROCESSING} + {SCRATCH_INPUT}"
+
+
+def channel_stats(batches: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and variance of network-input batches, accumulated one batch at a time."""
+    n, total, squares = 0, np.zeros(3), np.zeros(3)
+    for x in batches:
+        flat = np.asarray(x, dtype=np.float64).reshape(-1, 3)
+        n, total, squares = n + len(flat), total + flat.sum(axis=0), squares + (flat ** 2).sum(axis=0)
+    if not n:
+        raise ValueError("no training images to standardise the network input on")
+    mean = total / n
+    return mean, np.maximum(squares / n - mean ** 2, 1e-6)
+
+
+def he_initialise(base, seed: int) -> None:
+    """He-normal convolution kernels: a 13-layer ReLU stack without batch norm keeps its signal (Glorot halves the
+    variance at every layer and the network trains to a constant output)."""
+    import keras
+
+    for i, layer in enumerate(l for l in base.layers if isinstance(l, keras.layers.Conv2D)):
+        layer.kernel.assign(keras.initializers.HeNormal(seed=seed + i)(layer.kernel.shape))
+
+
+def build(n_classes: int, cfg: CNNConfig, base=None, input_stats: tuple[np.ndarray, np.ndarray] | None = None):
+    """VGG16 conv base + global average pooling + dropout + softmax head (float32 output), compiled.
+
+    From scratch (no pretrained weights) the convolutions are He-initialised and the model starts with a
+    per-channel standardisation of its input (``input_stats``: mean and variance from :func:`channel_stats` of the
+    training images), saved with the model, so evaluation and serving feed it the same :func:`network_input`.
+    Without ``input_stats`` it standardises as if every level of the colour map were equally likely. Pretrained
+    weights take :func:`network_input` as is: it is the input they were trained on.
+    """
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
+    scratch = base is None and resolve_weights(cfg.weights) is None
     base = base if base is not None else build_base(cfg)
     inputs = keras.Input((cfg.image_size, cfg.image_size, 3))
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(base(inputs))
+    x = inputs
+    if scratch:
+        he_initialise(base, cfg.seed)
+        mean, variance = input_stats or channel_stats([network_input(_LEVELS, cfg.image_size, 80.0)])
+        x = keras.layers.Normalization(mean=list(mean), variance=list(variance), name="standardise")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(base(x))
     x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="genre")(x)
     model = keras.Model(inputs, outputs, name="vgg16_genre")
@@ -127,10 +171,16 @@ def build(n_classes: int, cfg: CNNConfig, base=None):
     return model
 
 
-def compile_model(model, learning_rate: float) -> None:
+def compile_model(model, learning_rate: float, steps: int = 0, warmup: int = 0) -> None:
+    """Adam at ``learning_rate``; with ``steps``, warmed up linearly from zero over ``warmup`` steps and then
+    cosine-decayed to a tenth (Adam's first full-size steps blow up a deep ReLU stack without batch norm)."""
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+    schedule = learning_rate
+    if steps:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, max(1, steps - warmup), alpha=0.1, warmup_target=learning_rate, warmup_steps=warmup)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
 
 

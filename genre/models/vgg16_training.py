@@ -3,8 +3,9 @@ a head trained on them in seconds, optionally the last block fine-tuned).
 
 Both share one epoch loop: SpecAugment masks and a random time shift on the mel arrays (no flips or rotations),
 class weights, early stopping on the validation clips' macro ROC-AUC with the best epoch's weights restored, and a
-checkpoint after every epoch, so a killed training resumes at its last finished epoch. Batches are built from the
-(memory-mapped) mel arrays as they are needed: memory holds one batch of images, not the data set.
+checkpoint after every epoch, so a killed training resumes at its last finished epoch. Batches are streamed by
+``tf.data`` from the (memory-mapped) mel arrays, augmented and preprocessed in a background thread while the
+previous batch trains: memory holds a few batches of images, not the data set.
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ class Data:
     top_db: float
 
     def digest(self) -> str:
+        """Hash of the arrays, read in blocks of rows (memory-mapped mels are never loaded whole)."""
         h = hashlib.sha256()
         for part in (self.mels, self.y, self.val_mels, self.val_y, self.val_clips.astype(str)):
-            h.update(np.ascontiguousarray(part).tobytes())
+            for start in range(0, len(part), 256):
+                h.update(np.ascontiguousarray(part[start: start + 256]).tobytes())
         h.update(f"{self.n_classes}:{self.top_db}".encode())
         return h.hexdigest()
 
@@ -77,7 +80,8 @@ def fit(data: Data, cfg: CNNConfig, workdir: str | Path, progress: bool = True) 
     if cfg.weights in ("none", ""):
         print(f"VGG16: training from scratch, WITHOUT pretrained weights (cnn.weights=none); precision {name} ({why})")
         result = _scratch(data, cfg, workdir, name, progress)
-        result.notes.append("trained from scratch: no pretrained weights")
+        result.notes += ["trained from scratch: no pretrained weights",
+                         f"input: {vgg16.input_preprocessing(cfg)} (inside the saved model)"]
     else:
         print(f"VGG16: transfer from {cfg.weights} (frozen base, cached outputs); precision {name} ({why})")
         result = _transfer(data, cfg, workdir, name, progress)
@@ -88,13 +92,17 @@ def fit(data: Data, cfg: CNNConfig, workdir: str | Path, progress: bool = True) 
 def _run_dir(data: Data, cfg: CNNConfig, precision: str, phase: str, workdir: Path) -> Path:
     """Checkpoint folder of one training: a hash of the data, split, config, precision and phase."""
     key = hashlib.sha256(json.dumps({"data": data.digest(), "cfg": cfg.model_dump(mode="json"), "phase": phase,
-                                     "precision": precision, "prep": vgg16.PREPROCESSING},
+                                     "precision": precision, "prep": vgg16.input_preprocessing(cfg)},
                                     sort_keys=True).encode()).hexdigest()[:16]
     return workdir / "runs" / key
 
 
 def _scratch(data: Data, cfg: CNNConfig, workdir: Path, precision: str, progress: bool) -> TrainedCNN:
-    model = vgg16.build(data.n_classes, cfg)
+    plain = (vgg16.network_input(np.asarray(data.mels[i: i + 256], np.float32), cfg.image_size, data.top_db)
+             for i in range(0, len(data.mels), 256))
+    model = vgg16.build(data.n_classes, cfg, input_stats=vgg16.channel_stats(plain))
+    per_epoch = -(-len(data.y) // cfg.batch_size)
+    vgg16.compile_model(model, cfg.learning_rate, steps=cfg.epochs * per_epoch, warmup=per_epoch)
     loop = EpochLoop(model, data, cfg, _run_dir(data, cfg, precision, "scratch", workdir), progress)
     return loop.run(cfg.epochs, "scratch")
 
@@ -200,7 +208,7 @@ class EpochLoop:
                             self.data)
             _append(history, loss=loss, val_roc_auc=auc)
             print(f"VGG16 epoch {epoch + 1}/{epochs}: loss {loss:.4f}, validation clip ROC-AUC {auc:.4f}")
-            if auc > best:
+            if auc >= best:  # a tie goes to the later, longer trained epoch (a few validation clips saturate)
                 best, best_epoch = auc, epoch
                 with atomic_path(self.dir / "best.weights.h5", suffix=".weights.h5") as tmp:
                     self.model.save_weights(tmp)
@@ -212,17 +220,35 @@ class EpochLoop:
                           resumed_at=first, images_per_second=images / seconds if images else 0.0)
 
     def _epoch(self, epoch: int, class_weight: dict[int, float]) -> float:
-        rng = np.random.default_rng([self.cfg.seed, epoch])  # a resumed epoch sees the batches it would have seen
-        order = rng.permutation(len(self.data.y))
         losses = []
-        batches = range(0, len(order), self.cfg.batch_size)
-        for b in tqdm(batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False, disable=not self.progress):
-            rows = np.sort(order[b: b + self.cfg.batch_size])
-            mels = augment(np.asarray(self.data.mels[rows], dtype=np.float32), rng, self.data.top_db)
-            x = vgg16.network_input(mels, self.cfg.image_size, self.data.top_db)
-            out = self.model.train_on_batch(x, self.data.y[rows], class_weight=class_weight)
+        steps = -(-len(self.data.y) // self.cfg.batch_size)
+        batches = tqdm(self.batches(epoch), total=steps, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
+                       disable=not self.progress)
+        self.model.reset_metrics()  # train_on_batch reports a running mean: make it this epoch's
+        for x, y in batches:
+            out = self.model.train_on_batch(x, y, class_weight=class_weight)
             losses.append(float(np.ravel(out)[0]))
         return float(np.mean(losses))
+
+    def batches(self, epoch: int):
+        """One epoch of augmented network-input batches as a ``tf.data`` pipeline over the memory-mapped mels, the
+        next batch prepared in a background thread while this one trains. Seeded by (seed, epoch): a resumed
+        epoch sees the batches it would have seen."""
+        import tensorflow as tf
+
+        data, cfg = self.data, self.cfg
+
+        def generate():
+            rng = np.random.default_rng([cfg.seed, epoch])
+            order = rng.permutation(len(data.y))
+            for b in range(0, len(order), cfg.batch_size):
+                rows = np.sort(order[b: b + cfg.batch_size])
+                mels = augment(np.asarray(data.mels[rows], dtype=np.float32), rng)
+                yield vgg16.network_input(mels, cfg.image_size, data.top_db), data.y[rows].astype(np.int64)
+
+        size = cfg.image_size
+        signature = (tf.TensorSpec((None, size, size, 3), tf.float32), tf.TensorSpec((None,), tf.int64))
+        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2).as_numpy_iterator()
 
     def _checkpoint(self, epoch: int, history: dict[str, list[float]], best: float, best_epoch: int) -> None:
         model_file = self.dir / f"epoch-{epoch + 1:03d}.keras"
@@ -245,17 +271,20 @@ class EpochLoop:
         return state
 
 
-def augment(mels: np.ndarray, rng: np.random.Generator, top_db: float) -> np.ndarray:
-    """SpecAugment on mel dB arrays: one frequency band and one time band set to silence, and a random circular
-    time shift of up to a quarter of the segment. No flips or rotations: they change what music sounds like."""
+def augment(mels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """SpecAugment on mel dB arrays: one frequency band and one time band set to the segment's mean level (as
+    SpecAugment masks normalised spectrograms with zero: silence would be an outlier far below anything the network
+    sees otherwise), and a random circular time shift of up to a quarter of the segment. No flips or rotations:
+    they change what music sounds like."""
     out = mels.copy()
     n_mels, frames = out.shape[1:]
     for m in out:
         f = rng.integers(1, max(2, n_mels // 8))
         t = rng.integers(1, max(2, frames // 8))
         f0, t0 = rng.integers(0, n_mels - f), rng.integers(0, frames - t)
-        m[f0: f0 + f] = -top_db
-        m[:, t0: t0 + t] = -top_db
+        level = m.mean()
+        m[f0: f0 + f] = level
+        m[:, t0: t0 + t] = level
         m[:] = np.roll(m, rng.integers(-frames // 4, frames // 4 + 1), axis=1)
     return out
 
