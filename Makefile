@@ -34,8 +34,15 @@ clean:
 	rm -rf .genre .pytest_cache
 
 # Prefect: a local server with its UI, the deployments of prefect.yaml, and a worker.
+# `make stack` does all of it in one terminal (Ctrl-C stops everything); the three targets below do it step by step.
 PREFECT := .venv/bin/prefect
-.PHONY: server deploy worker
+.PHONY: stack stack-down server deploy worker
+stack: setup
+	scripts/stack.sh
+
+stack-down:
+	scripts/stack.sh down
+
 server: setup
 	$(PREFECT) server start --host 127.0.0.1 --port 4200
 

@@ -9,14 +9,14 @@ never triggers a retry.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from genre.config import Config, load_config
+from genre.config import Config, IngestSettings
 from genre.data.catalog import Catalog
 from genre.data.ingest import IngestSummary, ingest_audioset, ingest_folder, ingest_manifest, source_kind
 from genre.data.store import BlobStore
@@ -59,16 +59,17 @@ def download_task(path: Path, kind: str, index: str | None, per_genre: int | Non
 @flow(name="ingest", log_prints=True)
 def ingest(source: str, kind: Literal["auto", "folder", "manifest", "audioset"] = "auto",
            labels: str | None = None, index: str | None = None, per_genre: int | None = None,
-           config: str | None = None, home: str | None = None, overrides: dict[str, Any] | None = None,
+           config: str | None = None, home: str | None = None, settings: IngestSettings = IngestSettings(),
            cfg: Config | None = None) -> IngestSummary:
     """Ingest ``source``: a ``<root>/<genre>/<clip>`` folder, a ``url,label[,start,end]`` manifest CSV or an
     AudioSet segment CSV (``kind="auto"`` tells them apart).
 
     ``labels`` is a ``file,label`` CSV overriding folder names; ``index`` is AudioSet's label index
     (default: ``class_labels_indices.csv`` beside the segment CSV); ``per_genre`` caps AudioSet segments per
-    genre; ``overrides`` takes dotted config keys, e.g. ``{"ingest.parallelism": 8}``.
+    genre; ``settings`` sets the ``ingest`` and ``audioset`` config sections (parallelism, timeouts, retries...);
+    ``cfg``, when a parent flow passes its config, replaces ``config``, ``home`` and ``settings``.
     """
-    cfg = cfg or load_config(config, home=home, **(overrides or {}))
+    cfg = cfg or settings.config(config, home)
     path = Path(source)
     kind = source_kind(path) if kind == "auto" else kind
     if kind == "folder":

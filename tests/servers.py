@@ -8,10 +8,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
 
@@ -56,3 +59,44 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 20) 
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+@contextmanager
+def prefect_server(folder: Path) -> Iterator[dict[str, str]]:
+    """A real Prefect server on 127.0.0.1 with its own PREFECT_HOME (SQLite) in ``folder``; yields the environment
+    that reaches it (deployments made with it run in the repo root)."""
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(folder / "prefect"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "INFO", "PWD": str(ROOT)}
+    (folder / "prefect").mkdir()
+    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
+                   folder / "server.log")
+    try:
+        wait_until(lambda: httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200, 120,
+                   "prefect server", server)
+        yield env
+    finally:
+        stop(server)
+
+
+def prefect(env: dict[str, str], *args: str) -> str:
+    """Run the ``prefect`` command in the repo root; fail with its output unless it succeeds."""
+    proc = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def run_deployment(api: str, name: str, parameters: dict, timeout: float) -> dict:
+    """Start a flow run of deployment ``name`` through the API and wait for its final state."""
+    with httpx.Client(base_url=api, timeout=30) as client:
+        deployment = client.get(f"/deployments/name/{name}").raise_for_status().json()
+        run = client.post(f"/deployments/{deployment['id']}/create_flow_run",
+                          json={"parameters": parameters}).raise_for_status().json()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = client.get(f"/flow_runs/{run['id']}").raise_for_status().json()["state"]
+            if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                return state
+            time.sleep(2)
+    raise TimeoutError(f"flow run of {name} did not finish in {timeout} s")

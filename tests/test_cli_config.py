@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from genre.config import load_config
+from genre.config import RunSettings, SplitConfig, load_config
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["predict"], ["serve"]])
@@ -39,6 +39,22 @@ def test_overrides_and_file(tmp_path) -> None:
         load_config(**{"cnn.epochz": 3})
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "missing.toml")
+
+
+def test_run_settings_build_the_cli_config(tmp_path) -> None:
+    """Flow parameters (RunSettings, a form in the Prefect UI) and `--set` give the same Config; a value left at its
+    default keeps the TOML file's."""
+    path = tmp_path / "genre.toml"
+    path.write_text('[cnn]\nepochs = 9\n[split]\nseed = 7\n')
+    dotted = {"cnn.epochs": 3, "classical.models": ["logreg"], "workers": 2}
+    settings = RunSettings.model_validate({"cnn": {"epochs": 3}, "classical": {"models": ["logreg"]}, "workers": 2,
+                                           "split": {"seed": SplitConfig().seed}})  # as a form sends a default
+    assert settings.model_dump() == RunSettings.from_dotted(dotted).model_dump()
+    cfg = settings.config(path, home=tmp_path)
+    assert cfg == load_config(path, home=tmp_path, **dotted)
+    assert cfg.cnn.epochs == 3 and cfg.split.seed == 7 and cfg.classical.models == ("logreg",)
+    with pytest.raises(ValueError):
+        RunSettings.from_dotted({"serve.port": 80})  # not a run's concern
 
 
 def test_run_on_a_missing_folder_ends_with_one_clear_line(tmp_path) -> None:

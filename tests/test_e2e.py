@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from genre.config import FeatureConfig
+from genre.config import FeatureConfig, nest
 from genre.data.demo import make_demo_dataset
 from genre.features.extractor import feature_names
 from genre.serving import registry
-from tests.conftest import ROOT
-from tests.servers import BIN, free_port, start, stop, wait_until
+from tests.servers import BIN, ROOT, free_port, prefect, prefect_server, run_deployment, start, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -34,39 +31,8 @@ def workdir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def prefect_env(workdir: Path):
     """A real Prefect server on 127.0.0.1 with its own SQLite database."""
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(workdir / "prefect"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "INFO", "PWD": str(ROOT)}
-    (workdir / "prefect").mkdir()
-    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
-                   workdir / "server.log")
-    try:
-        wait_until(lambda: httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200, 120,
-                   "prefect server", server)
+    with prefect_server(workdir) as env:
         yield env
-    finally:
-        stop(server)
-
-
-def _prefect(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=180)
-    assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-def _run_deployment(api: str, name: str, parameters: dict, timeout: float) -> dict:
-    with httpx.Client(base_url=api, timeout=30) as client:
-        deployment = client.get(f"/deployments/name/{name}").raise_for_status().json()
-        run = client.post(f"/deployments/{deployment['id']}/create_flow_run",
-                          json={"parameters": parameters}).raise_for_status().json()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = client.get(f"/flow_runs/{run['id']}").raise_for_status().json()["state"]
-            if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                return state
-            time.sleep(2)
-    raise TimeoutError(f"flow run of {name} did not finish in {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +40,14 @@ def pipeline_home(prefect_env, workdir: Path) -> Path:
     """Deploy prefect.yaml, start a worker, run the pipeline deployment, return its GENRE home."""
     data = make_demo_dataset(workdir / "synthetic", clips_per_genre=6, seconds=6.0)
     home = workdir / "home"
-    _prefect(prefect_env, "work-pool", "create", "genre-local", "--type", "process", "--overwrite")
-    out = _prefect(prefect_env, "--no-prompt", "deploy", "--all")
-    assert "genre-pipeline/weekly" in out
+    prefect(prefect_env, "work-pool", "create", "genre-local", "--type", "process", "--overwrite")
+    out = prefect(prefect_env, "--no-prompt", "deploy", "--all")
+    assert "genre-pipeline/manual" in out
     worker = start([str(BIN / "prefect"), "worker", "start", "--pool", "genre-local"], prefect_env,
                    workdir / "worker.log", cwd=ROOT)
     try:
-        state = _run_deployment(prefect_env["PREFECT_API_URL"], "genre-pipeline/weekly",
-                                {"data": str(data), "home": str(home), "overrides": OVERRIDES}, timeout=600)
+        state = run_deployment(prefect_env["PREFECT_API_URL"], "genre-pipeline/manual",
+                                {"data": str(data), "home": str(home), "settings": nest(OVERRIDES)}, timeout=600)
     finally:
         stop(worker)  # the worker goes before the server (see docs/PLATFORM.md)
     log = (workdir / "worker.log").read_text(errors="replace")
@@ -95,7 +61,7 @@ def test_deployment_run_promotes_and_reports(pipeline_home: Path, prefect_env) -
     summary = json.loads(next((pipeline_home / "runs").glob("*/summary.json")).read_text())
     assert summary["promoted"] is True
     assert {"svm", "logreg", "random_forest", "xgboost", "vgg16", "ensemble"} <= set(summary["test"])
-    assert any(name.startswith("stacking(") for name in summary["test"])  # every candidate is scored on test
+    assert any(name.startswith("average(") for name in summary["test"])  # the candidates are scored on test too
     assert summary["test"]["ensemble"]["roc_auc"] >= 0.8  # the synthetic genres are learnable: far above chance
     for stage in ("ingest", "validate", "features", "train-classical", "train-vgg16", "evaluate", "gate", "package"):
         assert stage in summary["stages"]

@@ -9,6 +9,7 @@ import pytest
 
 from flows.cli import main
 from flows.ingest import NetworkFailures, network_only
+from genre.config import IngestSettings
 from genre.data.catalog import Catalog
 from genre.data.ingest import IngestSummary
 from tests.audio_server import AudioServer, convert
@@ -48,7 +49,7 @@ def test_flow_retries_network_failures_and_posts_a_summary(prefect_api, gtzan_mi
         manifest = tmp_path / "urls.csv"
         manifest.write_text(f"{server.url('disco.mp3')},disco\n{server.url('gone.mp3')},disco\n"
                             f"http://127.0.0.1:{_closed_port()}/down.mp3,disco\n")
-        summary = ingest(source=str(manifest), home=str(tmp_path / "home"), overrides=overrides)
+        summary = ingest(source=str(manifest), home=str(tmp_path / "home"), settings=IngestSettings.from_dotted(overrides))
         # the refused connection made Prefect run the batch twice; the finished item was not fetched again
         assert server.hits["/gone.mp3"] == 2 and server.hits["/disco.mp3"] == 2
         assert summary.skipped == 1 and summary.by_status["failed"] == 2 and len(summary.network_failures) == 1
@@ -57,7 +58,7 @@ def test_flow_retries_network_failures_and_posts_a_summary(prefect_api, gtzan_mi
 
         only_permanent = tmp_path / "gone.csv"
         only_permanent.write_text(f"{server.url('gone.mp3')},disco\n")
-        summary = ingest(source=str(only_permanent), home=str(tmp_path / "home"), overrides=overrides)
+        summary = ingest(source=str(only_permanent), home=str(tmp_path / "home"), settings=IngestSettings.from_dotted(overrides))
         assert server.hits["/gone.mp3"] == 3  # a 404 is not retried
         assert summary.network_failures == []
 

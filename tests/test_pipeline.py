@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.pipeline import genre_pipeline
+from genre.config import RunSettings
 from genre.serving import registry
 from genre.serving.predictor import Predictor
 
@@ -16,12 +17,13 @@ pytestmark = pytest.mark.slow
 
 OVERRIDES = {"classical.search_iterations": 2, "classical.cv_folds": 2, "classical.models": ["logreg", "xgboost"],
              "cnn.epochs": 1, "cnn.image_size": 32, "gate.min_roc_auc": 0.6}
+SETTINGS = RunSettings.from_dotted(OVERRIDES)
 
 
 @pytest.fixture(scope="module")
 def first_run(prefect_api, gtzan_mini: Path, tmp_path_factory) -> tuple[Path, dict]:
     home = tmp_path_factory.mktemp("gtzan") / "home"
-    return home, genre_pipeline(data=str(gtzan_mini), home=str(home), overrides=OVERRIDES)
+    return home, genre_pipeline(data=str(gtzan_mini), home=str(home), settings=SETTINGS)
 
 
 def test_real_clips_train_and_promote(first_run) -> None:
@@ -49,7 +51,7 @@ def test_real_clips_train_and_promote(first_run) -> None:
 def test_rerun_ties_and_keeps_the_champion(prefect_api, first_run, gtzan_mini: Path) -> None:
     home, summary = first_run
     before = (home / "champion.json").read_text()
-    again = genre_pipeline(data=str(gtzan_mini), home=str(home), overrides=OVERRIDES)
+    again = genre_pipeline(data=str(gtzan_mini), home=str(home), settings=SETTINGS)
     assert again["test_split"] == summary["test_split"]  # the frozen split did not move
     assert again["test"]["ensemble"] == summary["test"]["ensemble"]  # same data, same seeds, same scores
     assert again["promoted"] is False

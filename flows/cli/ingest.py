@@ -24,13 +24,14 @@ _INGEST_FLAGS = {"parallel": "ingest.parallelism", "rate_limit": "ingest.rate_li
 def cmd_ingest(args: argparse.Namespace) -> int:
     prefect_env()
     from flows.ingest import ingest
+    from genre.config import IngestSettings
 
     overrides = parse_overrides(args.set)
     overrides.update({key: getattr(args, flag) for flag, key in _INGEST_FLAGS.items()
                       if getattr(args, flag, None) not in (None, False)})
     summary = ingest(source=args.source, kind=args.kind, labels=getattr(args, "labels", None),
                      index=getattr(args, "index", None), per_genre=getattr(args, "per_genre", None),
-                     config=args.config, home=home_dir(args), overrides=overrides)
+                     config=args.config, home=home_dir(args), settings=IngestSettings.from_dotted(overrides))
     print(summary)
     return 1 if summary.failures else 0
 

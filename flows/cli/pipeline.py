@@ -12,12 +12,13 @@ from flows.cli.common import config_args, home_dir, parse_overrides, prefect_env
 def cmd_run(args: argparse.Namespace) -> int:
     prefect_env()
     from flows.pipeline import genre_pipeline
+    from genre.config import RunSettings
     from genre.validation.runner import ValidationError
 
     try:
-        summary = genre_pipeline(data=args.data, config=args.config, home=home_dir(args),
-                                 overrides=parse_overrides(args.set), dask_address=args.dask_address,
-                                 dask_local=args.dask_local or None)
+        settings = RunSettings.from_dotted({**parse_overrides(args.set), "dask_address": args.dask_address,
+                                            "dask_local": args.dask_local or None})
+        summary = genre_pipeline(data=args.data, config=args.config, home=home_dir(args), settings=settings)
     except (FileNotFoundError, ConnectionError, ValueError, ValidationError) as exc:
         # bad paths, config values, unreachable Dask scheduler, failed critical data checks: the log above has
         # the details; end with the one line that says what went wrong, not a traceback

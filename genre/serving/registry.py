@@ -164,6 +164,14 @@ def model_info(tag: str) -> dict[str, Any]:
             "path": model.path, "labels": dict(model.info.labels), "metadata": dict(model.info.metadata)}
 
 
+def champion_data_version(home: str | Path) -> str | None:
+    """The data version the champion of ``home`` learnt from (its model's metadata), or None without a champion.
+
+    Reads the BentoML store :func:`use_store` points at."""
+    record = champion(home)
+    return model_info(record["tag"])["metadata"].get("data_version") if record else None
+
+
 def list_models(name: str) -> list[dict[str, Any]]:
     """Every stored version of model ``name``, newest first."""
     import bentoml
