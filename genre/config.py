@@ -130,11 +130,11 @@ class CNNConfig(_Section):
     # (more steps per epoch on a few hundred segments), Adam warmed up over the first epoch, then cosine-decayed.
     # Real music: configs/vgg16-gtzan.toml.
     image_size: int = 32
-    epochs: int = 8  # of full training from scratch
+    epochs: int = 12  # of full training from scratch
     batch_size: int = 8
     learning_rate: float = 2e-4  # peak, after one epoch of warmup (from scratch; transfer heads use their own)
     dropout: float = Field(0.3, ge=0.0, lt=1.0)
-    patience: int = Field(4, ge=1)  # epochs without a better validation clip ROC-AUC before stopping
+    patience: int = Field(6, ge=1)  # epochs without a better validation clip ROC-AUC before stopping
     head_epochs: int = Field(60, ge=1)  # transfer: epochs of the head on the cached base outputs (seconds)
     head_learning_rate: float = 1e-3
     fine_tune_epochs: int = Field(0, ge=0)  # transfer: then fine-tune block5 for this many epochs (0: no)
