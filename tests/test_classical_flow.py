@@ -15,7 +15,7 @@ def test_train_classical_task_posts_a_table_artifact(prefect_api, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-    from flows.pipeline import train_classical_task
+    from flows.train import train_classical_task
 
     train, val = segments(18, 3, 3, seed=0, prefix="tr"), segments(9, 3, 3, seed=1, prefix="va")
     cfg = small_config(tmp_path, models=("logreg", "svm"))
