@@ -45,7 +45,7 @@ def main() -> None:
     p.add_argument("--home", default=".genre-bench", help="feature cache and VGG16 checkpoints (default .genre-bench)")
     args = p.parse_args()
     cfg = load_config(home=args.home, **{"classical.search_iterations": args.iterations,
-                                         "cnn.epochs": max(args.cnn_epochs, 1), "cnn.image_size": 64})
+                                         "cnn.epochs": max(args.cnn_epochs, 1)})  # the other VGG16 settings: defaults
     clips = pd.DataFrame([{"clip_id": f.stem, "label": g.name, "sha256": sha256_file(f), "path": str(f)}
                           for g in sorted(DATA.iterdir()) if g.is_dir() for f in sorted(g.iterdir())])
     fs = extract_dataset(clips, list(clips["path"]), cfg.feature_cache, cfg.features, workers=cfg.workers)
