@@ -48,7 +48,7 @@ def use_store(home: str | Path) -> Path:
         from bentoml._internal.models import ModelStore
 
         BentoMLContainer.bentoml_home.set(str(path))
-        for name in ("models", "bentos"):
+        for name in ("models", "bentos", "tmp"):
             (path / name).mkdir(exist_ok=True)
         BentoMLContainer.model_store_dir.set(str(path / "models"))
         BentoMLContainer.bento_store_dir.set(str(path / "bentos"))
