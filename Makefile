@@ -7,7 +7,7 @@ EXTRA ?= cpu
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= true
 
-.PHONY: setup run test bench clean
+.PHONY: setup browser run test screenshots bench clean
 
 .venv-uv/bin/uv:
 	$(PYTHON) -m venv .venv-uv && .venv-uv/bin/pip install -q "uv==0.13.9"
@@ -21,8 +21,29 @@ setup: $(if $(findstring .venv-uv,$(UV)),.venv-uv/bin/uv)
 run: setup
 	.venv/bin/genre run $(ARGS)
 
-test: setup
+# The browser tests (tests/test_page.py) drive Debian's chromium through playwright, which downloads no browser:
+# installed here where we can (root with apt-get), else said plainly; without it those tests fail, saying why.
+CHROMIUM ?= $(or $(GENRE_CHROMIUM),/usr/bin/chromium)
+export GENRE_CHROMIUM := $(CHROMIUM)
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then \
+	  echo "chromium: $(CHROMIUM)"; \
+	elif [ "$(CHROMIUM)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium for the browser tests (apt-get install chromium)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; } || \
+	    echo "*** apt-get could not install chromium: tests/test_page.py will fail until it is installed"; \
+	else \
+	  echo "*** The browser tests need Chromium at $(CHROMIUM) and it is missing. Install it:"; \
+	  echo "***   Debian: sudo apt-get install chromium    Ubuntu/other: your package manager's chromium"; \
+	  echo "***   elsewhere: make test CHROMIUM=/path/to/chromium. Until then tests/test_page.py fails."; \
+	fi
+
+test: setup browser
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+screenshots: setup browser  # docs/page-*.png from the champion of $GENRE_HOME (or .genre): ARGS="--home DIR"
+	.venv/bin/python scripts/screenshots.py $(ARGS)
 
 bench: setup  # every speed and quality measurement of BENCHMARKS.md (about 10 minutes on 2 cores)
 	.venv/bin/python bench/features.py

@@ -1,10 +1,11 @@
 """Serving speed, both sides in one run: the champion's predictor in this process on real clips (latency and CPU
 seconds per clip by part: decode, features, each member), then the same clips through a real `bentoml serve` of the
 champion's Bento on 127.0.0.1 at several concurrency levels (p50/p95/p99, requests/s, errors), and the cold start
-from launching the server to its first answer. Figures go in BENCHMARKS.md's serving section.
+from launching the server to its first answer, and what the prediction log costs: two servers, one with the log on
+and one with it off, answer the same clips in turns (p50 of each). Figures go in BENCHMARKS.md's serving section.
 
     .venv/bin/python bench/serve.py --home .genre                      # gtzan-mini clips, levels 1 4 8 16
-    .venv/bin/python bench/serve.py --home .genre --clips 10 --requests 40 --levels 1 8
+    .venv/bin/python bench/serve.py --home .genre --clips 10 --requests 40 --levels 1 8 --log-requests 60
 """
 
 from __future__ import annotations
@@ -96,6 +97,66 @@ def load(base: str, bodies: list[tuple[str, bytes]], concurrency: int, requests:
             "errors": sum(not ok for _, ok in results), "requests": len(results)}
 
 
+def logging_cost(bento: str, env: dict[str, str], bodies: list[tuple[str, bytes]], requests: int,
+                 folder: Path) -> dict[str, float]:
+    """p50 latency of /classify at concurrency 1 with the prediction log off and on: two servers of ``bento`` asked
+    in turns (the order alternating), so both see the same machine; and how many answers the log holds after."""
+    import httpx
+
+    from genre.config import ServeConfig
+    from genre.serving import prediction_log
+
+    home = folder / "log-home"
+    servers, bases = [], {}
+    for name, log in (("off", False), ("on", True)):
+        port = free_port()
+        cfg = ServeConfig(port=port, log=log)
+        servers.append(start([sys.executable, "-m", "bentoml", "serve", bento, "--port", str(port)],
+                             {**env, "GENRE_HOME": str(home), "GENRE_SERVE_CONFIG": cfg.model_dump_json()},
+                             folder / f"log-{name}.log"))
+        bases[name] = f"http://127.0.0.1:{port}"
+    since = prediction_log.now()
+    try:
+        for server, base in zip(servers, bases.values()):
+            wait_until(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, 300, "bentoml serve", server)
+        times: dict[str, list[float]] = {"off": [], "on": []}
+        with httpx.Client(timeout=300) as client:
+            for i in range(requests + 2):
+                for name in ("off", "on") if i % 2 else ("on", "off"):
+                    body = bodies[i % len(bodies)]
+                    t = time.perf_counter()
+                    client.post(f"{bases[name]}/classify", files={"audio": body}).raise_for_status()
+                    if i >= 2:  # the first two rounds warm both up
+                        times[name].append(time.perf_counter() - t)
+    finally:
+        for server in servers:
+            stop(server)
+    p50 = {name: float(np.percentile(seconds, 50)) for name, seconds in times.items()}
+    paired = float(np.median(np.array(times["on"]) - np.array(times["off"])))  # per round: the load cancels out
+    return {**p50, "paired": paired, "logged": len(prediction_log.read(home, "predictions", since)),
+            "requests": requests}
+
+
+def log_cpu(labels: list[str], n_features: int, records: int = 2000) -> float:
+    """CPU seconds the prediction log spends per answer (the request's queue put and the writer thread's JSON and
+    write), on records shaped like the service's: a noise-free figure beside the p50s of :func:`logging_cost`."""
+    from genre.serving.prediction_log import PredictionLog, new_request_id, now
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = PredictionLog(tmp)
+        t = time.process_time()  # of every thread of this process, the writer's too
+        for _ in range(records):
+            log.predicted({"id": new_request_id(), "at": now().isoformat(), "model": "genre-classifier:bench",
+                           "seconds": 0.8, "audio_seconds": 30.0, "truncated": False, "genre": labels[0],
+                           "probabilities": dict(zip(labels, rng.dirichlet(np.ones(len(labels))).tolist())),
+                           "unusual": [], "features": (rng.standard_normal(n_features) * 100).tolist()})
+        log.flush()
+        cpu = (time.process_time() - t) / records
+        log.close()
+    return cpu
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", default=os.environ.get("GENRE_HOME", ".genre"), help="home with a champion")
@@ -104,8 +165,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="in-process passes over the clips")
     ap.add_argument("--requests", type=int, default=80, help="requests per concurrency level")
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8, 16], help="concurrency levels")
+    ap.add_argument("--log-requests", type=int, default=60,
+                    help="requests to each of the log-on and log-off servers (0: skip the logging cost)")
     args = ap.parse_args()
 
+    from genre.features.extractor import feature_names
     from genre.serving import registry
     from genre.serving.predictor import Predictor
 
@@ -127,6 +191,8 @@ def main() -> int:
     print(f"\nin-process: p50 {local['p50']:.3f} s, p95 {local['p95']:.3f} s, CPU {local['cpu_per_clip']:.3f} s "
           f"per clip -> compute bound {bound:.2f} requests/s on {cores} cores")
     print("CPU seconds per clip: " + ", ".join(f"{k[4:]} {v:.3f}" for k, v in local.items() if k.startswith("cpu ")))
+    cpu_log = log_cpu(predictor.labels, len(feature_names(predictor.features)))
+    print(f"prediction log: {cpu_log * 1000:.3f} CPU-ms per answer ({cpu_log / local['p50']:.3%} of the in-process p50)")
     del predictor
 
     port = free_port()
@@ -134,6 +200,7 @@ def main() -> int:
     env = {**os.environ, "BENTOML_HOME": str(store), "BENTOML_DO_NOT_TRACK": "true"}
     bodies = [(c.name, c.read_bytes()) for c in clips]
     with tempfile.TemporaryDirectory() as tmp:
+        env["GENRE_HOME"] = str(Path(tmp) / "home")  # the bench's answers are logged there, not in --home
         t0 = time.perf_counter()
         server = start([sys.executable, "-m", "bentoml", "serve", record["bento"], "--host", "127.0.0.1", "--port",
                         str(port)], env, Path(tmp) / "server.log")
@@ -154,6 +221,12 @@ def main() -> int:
                       f"{r['rps']:.2f} | {r['errors']} | {r['p50'] / local['p50']:.2f}x | {r['rps'] / bound:.0%} |")
         finally:
             stop(server)
+        if args.log_requests:
+            cost = logging_cost(record["bento"], env, bodies, args.log_requests, Path(tmp))
+            print(f"\nprediction log, {cost['requests']} requests each, in turns at concurrency 1: p50 "
+                  f"{cost['off']:.3f} s off, {cost['on']:.3f} s on ({cost['on'] / cost['off'] - 1:+.1%}); median "
+                  f"of the rounds' on - off {cost['paired'] * 1000:+.1f} ms ({cost['paired'] / cost['off']:+.1%} "
+                  f"of p50); {cost['logged']} answers logged")
     return 0
 
 

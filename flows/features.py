@@ -24,10 +24,12 @@ from prefect.settings import get_current_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 from tqdm.auto import tqdm
 
-from genre.config import Config, FeatureConfig
+from flows.timing import TIMEOUTS
+from genre.config import Config, FeatureConfig, PretrainedConfig
 from genre.data.catalog import Catalog, clips
 from genre.data.store import BlobStore
 from genre.features.dataset import FeatureCache, FeatureSet, Job, Outcome, assemble, compute_many, plan
+from genre.features.pretrained import unavailable
 
 CHUNK_MAX = 16  # clips per task: small enough for a live progress bar, large enough to hide task overhead
 
@@ -66,28 +68,36 @@ def chunks(jobs: list[Job], workers: int) -> list[list[Job]]:
 
 
 @task(name="features-chunk", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
-def features_chunk(jobs: list[Job], cache_root: str, cfg: FeatureConfig) -> list[Outcome]:
-    """Fill the feature cache for a chunk of clips; bad clips come back with reasons."""
-    return compute_many(jobs, cache_root, cfg)
+def features_chunk(jobs: list[Job], cache_root: str, cfg: FeatureConfig,
+                   pretrained: PretrainedConfig | None = None) -> list[Outcome]:
+    """Fill the feature cache (and the pretrained embeddings) for a chunk of clips; bad clips come back with
+    reasons."""
+    return compute_many(jobs, cache_root, cfg, pretrained)
 
 
-@flow(name="genre-features", log_prints=True)
+@flow(name="genre-features", log_prints=True, timeout_seconds=TIMEOUTS["features"])
 def features_flow(cfg: Config) -> tuple[FeatureSet, pd.DataFrame]:
     """Features and mel images of every catalogued clip, computed where missing from the cache.
 
     Returns the feature set (table in Parquet and mel array under ``cfg.feature_sets``) and the
-    catalog rows of the clips that made it.
+    catalog rows of the clips that made it. With a usable ``pretrained`` checkpoint its embeddings are
+    computed in the same tasks; otherwise the run goes on without them and says why, once.
     """
     table = clips(Catalog(cfg.catalog_path).frame())
     if cfg.genres:
         table = table[table["label"].isin(cfg.genres)].reset_index(drop=True)
     store = BlobStore(cfg.store_dir)
     cache_root = str(Path(cfg.feature_cache).resolve())
-    cache = FeatureCache(cache_root, cfg.features)
+    off = unavailable(cfg.pretrained)
+    if off:
+        print(f"pretrained member off: {off}")
+    pretrained = None if off else cfg.pretrained
+    cache = FeatureCache(cache_root, cfg.features, pretrained)
     jobs = plan(table, [store.path(s) for s in table["sha256"]], cache)
     outcomes: list[Outcome] = []
     if jobs:
-        futures = features_chunk.map(chunks(jobs, cfg.workers), unmapped(cache_root), unmapped(cfg.features))
+        futures = features_chunk.map(chunks(jobs, cfg.workers), unmapped(cache_root), unmapped(cfg.features),
+                                     unmapped(pretrained))
         with tqdm(total=len(jobs), desc="features", unit="clip") as bar:
             for fut in as_completed(futures):
                 done = fut.result()
@@ -102,7 +112,9 @@ def _report(fs: FeatureSet) -> None:
     for reason in fs.failures.values():
         print(f"features skipped {reason}")
     summary = (f"{fs.stats.line()}. Table: {fs.table['clip_id'].nunique()} clips, {len(fs.table)} segments, "
-               f"{len(fs.names)} features; mels {tuple(fs.mels.shape)} in `{fs.folder}`")
+               f"{len(fs.names)} features; mels {tuple(fs.mels.shape)}"
+               + (f"; embeddings {tuple(fs.embeddings.shape)}" if fs.embeddings is not None else "")
+               + f" in `{fs.folder}`")
     print(summary)
     create_markdown_artifact(key="genre-features", markdown=f"# Features\n\n{summary}\n",
                              description="feature extraction summary")

@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
+from flows.timing import TIMEOUTS
 from genre.config import Config, IngestSettings
 from genre.data.catalog import Catalog
 from genre.data.ingest import IngestSummary, ingest_audioset, ingest_folder, ingest_manifest, source_kind
@@ -56,7 +57,7 @@ def download_task(path: Path, kind: str, index: str | None, per_genre: int | Non
     return summary
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest", log_prints=True, timeout_seconds=TIMEOUTS["ingest"])
 def ingest(source: str, kind: Literal["auto", "folder", "manifest", "audioset"] = "auto",
            labels: str | None = None, index: str | None = None, per_genre: int | None = None,
            config: str | None = None, home: str | None = None, settings: IngestSettings = IngestSettings(),

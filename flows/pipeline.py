@@ -27,10 +27,11 @@ def genre_pipeline(
     Always trains, even when the catalog did not change (``retrain`` is the flow that skips then).
     """
     run = Run.start(settings.config(config, home))
-    with run.watch.stage("ingest"):
+    with run.stage("ingest"), run.watch.stage("ingest"):
         source = Path(data) if data else make_demo_dataset(run.cfg.home / "demo-synthetic")
         if not data:
             print(f"no data given: using the SYNTHETIC demo set in {source}")
         ingest(source=str(source), cfg=run.cfg)
-    fs, table = prepare(run)
-    return train_and_gate(run, fs, table, source=str(source))
+    with run.exclusive():
+        prepare(run)
+        return train_and_gate(run, source=str(source))

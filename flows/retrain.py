@@ -30,12 +30,13 @@ def retrain(
     if not cfg.catalog_path.is_file():
         raise FileNotFoundError(f"no catalog in {cfg.home}: ingest data first (ingest/daily, `genre ingest`)")
     run = Run.start(cfg)
-    fs, table = prepare(run)
-    version = data_version(table)
-    if not force and version == registry.champion_data_version(cfg.home):
-        message = (f"nothing new to train on: the {len(table)} usable clips of the catalog (data version {version}) "
-                   f"are those champion {registry.champion(cfg.home)['tag']} learnt from")
-        print(message)
-        return Completed(message=message, data={"run": run.id, "data_version": version, "promoted": False,
-                                                "decision": message})
-    return train_and_gate(run, fs, table, source=f"catalog {cfg.catalog_path}")
+    with run.exclusive():  # a retrain that waited for another sees the champion that one promoted
+        _, table = prepare(run)
+        version = data_version(table)
+        if not force and version == registry.champion_data_version(cfg.home):
+            message = (f"nothing new to train on: the {len(table)} usable clips of the catalog (data version "
+                       f"{version}) are those champion {registry.champion(cfg.home)['tag']} learnt from")
+            print(message)
+            return Completed(message=message, data={"run": run.id, "data_version": version, "promoted": False,
+                                                    "decision": message})
+        return train_and_gate(run, source=f"catalog {cfg.catalog_path}")

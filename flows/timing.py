@@ -1,10 +1,15 @@
-"""Stage timings printed at the end of a flow run."""
+"""Stage timings printed at the end of a flow run, and the stage flows' timeouts."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+HOUR = 3600
+# Seconds a stage flow may run before Prefect fails it: a hang ends, a big real data set on a few cores still fits.
+TIMEOUTS = {"ingest": 12 * HOUR, "validate": 2 * HOUR, "features": 8 * HOUR, "train": 24 * HOUR,
+            "evaluate-and-gate": 4 * HOUR, "package": HOUR}
 
 
 class Stopwatch:

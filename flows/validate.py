@@ -13,6 +13,7 @@ from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.timing import TIMEOUTS
 from genre.config import Config, load_config
 from genre.data.catalog import QUARANTINED, Catalog
 from genre.data.store import BlobStore
@@ -33,7 +34,7 @@ def _publish(report: ValidationReport, key: str, title: str, extra: str = "") ->
                              link_text=f"{title}: GX Data Docs", description="open in a browser; works offline")
 
 
-@flow(name="validate", log_prints=True)
+@flow(name="validate", log_prints=True, timeout_seconds=TIMEOUTS["validate"])
 def validate(config: str | None = None, home: str | None = None, cfg: Config | None = None,
              run_dir: str | Path | None = None) -> ValidationReport:
     """Validate the catalog and every clip's audio; quarantine items named by warnings; stop on a critical one.

@@ -8,7 +8,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,33 @@ def locked(target: str | Path) -> Iterator[None]:
         try:
             yield
         finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def locked_by(target: str | Path, holder: str, notify: Callable[[str], None] = print) -> Iterator[None]:
+    """:func:`locked`, telling whoever must wait why: ``holder`` (who takes the lock) is written into the lock
+    file, and a process that finds the lock taken passes the current holder to ``notify`` before it waits."""
+    import fcntl
+
+    lock = Path(f"{target}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            notify(f"waiting for {lock}: held by {handle.read().strip() or 'another process'}")
+            start = time.monotonic()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            notify(f"took {lock} after {time.monotonic() - start:.0f} s")
+        handle.truncate(0)
+        handle.write(holder + "\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -30,77 +30,81 @@ class _Section(BaseModel):
 class IngestConfig(_Section):
     """Limits applied when audio enters the store, and how URL downloads behave."""
 
-    max_file_mb: float = 200.0
-    max_duration: float = 900.0
-    sample_rate: int = Field(22050, gt=0)  # downloads are converted to this rate
-    audio_format: Literal["flac", "wav"] = "flac"  # the one lossless format downloads are stored in
-    parallelism: int = Field(4, ge=1)  # downloads at once
-    rate_limit: str | None = None  # per download, yt-dlp syntax: "500K", "2M" (bytes/s)
-    timeout: float = Field(30.0, gt=0)  # seconds a connection may stay silent before the item fails
-    max_item_seconds: float = Field(900.0, gt=0)  # wall time one download may take
-    retries: int = Field(2, ge=0)  # extra attempts after a transient (network) error
-    backoff: float = Field(2.0, ge=0)  # seconds before the first retry; doubles each time
-    flow_retries: int = Field(2, ge=0)  # Prefect retries of a batch still left with network errors
-    flow_retry_delay: float = Field(60.0, ge=0)  # seconds between those retries
-    allow_file_urls: bool = False  # file:// URLs in manifests are refused unless this is on
-    youtube_url: str = "https://www.youtube.com/watch?v={ytid}"  # where YouTube ids point; a mirror works
+    max_file_mb: float = Field(200.0, description="larger files are refused (MB)")
+    max_duration: float = Field(900.0, description="longer audio is refused (seconds)")
+    sample_rate: int = Field(22050, gt=0, description="downloads are converted to this rate (Hz)")
+    audio_format: Literal["flac", "wav"] = Field("flac", description="the one lossless format downloads are kept in")
+    parallelism: int = Field(4, ge=1, description="downloads at once")
+    rate_limit: str | None = Field(None, description='per download, yt-dlp syntax: "500K", "2M" (bytes/s); empty: none')
+    timeout: float = Field(30.0, gt=0, description="seconds a connection may stay silent before the item fails")
+    max_item_seconds: float = Field(900.0, gt=0, description="wall time one download may take (seconds)")
+    retries: int = Field(2, ge=0, description="extra attempts after a transient (network) error")
+    backoff: float = Field(2.0, ge=0, description="seconds before the first retry; doubles each time")
+    flow_retries: int = Field(2, ge=0, description="Prefect retries of a batch still left with network errors")
+    flow_retry_delay: float = Field(60.0, ge=0, description="seconds between those retries")
+    allow_file_urls: bool = Field(False, description="accept file:// URLs in manifests (refused by default)")
+    youtube_url: str = Field("https://www.youtube.com/watch?v={ytid}", description="where YouTube ids point: a mirror "
+                                                                                   "or a local server works")
 
 
 class AudioSetConfig(_Section):
     """Which AudioSet ontology classes count as which genre, and what to do with clips tagged twice."""
 
-    # display name in class_labels_indices.csv -> genre label; order is priority for multi_label="first"
-    genres: dict[str, str] = {
+    genres: dict[str, str] = Field({
         "Pop music": "pop", "Rock music": "rock", "Hip hop music": "hip-hop", "Techno": "techno",
         "Rhythm and blues": "rhythm-and-blues", "Vocal music": "vocal", "Reggae": "reggae",
-    }
-    # "drop": a clip whose tags map to two or more genres is left out (counted as ambiguous);
-    # "first": it takes the genre listed first in ``genres``
-    multi_label: Literal["drop", "first"] = "drop"
+    }, description="display name in class_labels_indices.csv -> genre; the order is the priority for 'first'")
+    multi_label: Literal["drop", "first"] = Field("drop", description="a clip whose tags map to two or more genres: "
+                                                                      "left out (drop) or given the first (first)")
 
 
 class FeatureConfig(_Section):
     """Decoding, segmentation and spectral parameters of features and mel images."""
 
-    sample_rate: int = 22050
-    segment_seconds: float = 3.0
-    segment_overlap: float = Field(0.5, ge=0.0, lt=1.0)
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 96
-    n_mfcc: int = 20
-    preemphasis: float = 0.97
-    top_db: float = 80.0
-    # The one minimum length, for training (shorter catalog items are quarantined) and serving (400). A clip
-    # between this and one segment is repeated end to end to fill one segment, the same way in both.
-    min_seconds: float = Field(1.0, gt=0.0)
+    sample_rate: int = Field(22050, description="audio is decoded at this rate (Hz)")
+    segment_seconds: float = Field(3.0, description="length of the segments a clip is cut into (seconds)")
+    segment_overlap: float = Field(0.5, ge=0.0, lt=1.0, description="share of a segment the next one overlaps")
+    n_fft: int = Field(2048, description="STFT window (samples)")
+    hop_length: int = Field(512, description="STFT hop (samples)")
+    n_mels: int = Field(96, description="mel bands of the mel images and features")
+    n_mfcc: int = Field(20, description="MFCCs per frame")
+    preemphasis: float = Field(0.97, description="pre-emphasis coefficient applied to the spectrum")
+    top_db: float = Field(80.0, description="dynamic range of the mel images: floor in dB below the clip's maximum")
+    min_seconds: float = Field(1.0, gt=0.0, description="shortest clip trained on (shorter: quarantined) and served "
+                                                        "(400); up to one segment long it is repeated to fill one")
 
 
 class ValidationConfig(_Section):
-    """Thresholds of the Great Expectations suites (catalog, audio content, features)."""
+    """Thresholds of the Great Expectations suites (catalog, audio content, features).
 
-    min_clips_per_genre: int = 3
-    max_class_ratio: float = 5.0
-    max_failed_share: float = 0.2
-    max_duration: float = 900.0
-    sample_rates: tuple[int, ...] = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400,
-                                     192000)
-    max_channels: int = 2
-    min_rms: float = 1e-3  # about -60 dBFS: quieter clips count as silent
-    full_scale: float = 0.999  # a sample at or above this magnitude counts as clipped
-    max_clipped_share: float = 0.01
-    max_length_mismatch: float = 0.02  # decoded length vs the catalog's duration: more means truncated
-    near_duplicate_similarity: float = Field(0.97, gt=0.0, le=1.0)  # fingerprint cosine similarity
-    feature_range_margin: float = 0.1  # learnt ranges widened by this share of their span on each side
-    max_out_of_range_share: float = Field(0.05, ge=0.0, le=1.0)  # per feature column, held-out rows
+    A warning quarantines the items it names (left out of training); a critical failure stops the run.
+    """
+
+    min_clips_per_genre: int = Field(3, description="fewer usable clips of a genre: critical")
+    max_class_ratio: float = Field(5.0, description="largest genre over the smallest beyond this: warning")
+    max_failed_share: float = Field(0.2, description="share of failed catalog items beyond this: critical")
+    max_duration: float = Field(900.0, description="longer clips: warning (seconds)")
+    sample_rates: tuple[int, ...] = Field((8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000,
+                                           176400, 192000), description="other sample rates: warning")
+    max_channels: int = Field(2, description="more channels: warning")
+    min_rms: float = Field(1e-3, description="quieter clips count as silent: warning (RMS; 1e-3 is about -60 dBFS)")
+    full_scale: float = Field(0.999, description="a sample at or above this magnitude counts as clipped")
+    max_clipped_share: float = Field(0.01, description="more clipped samples than this share: warning")
+    max_length_mismatch: float = Field(0.02, description="decoded length vs the catalog's duration: more means "
+                                                         "truncated (warning)")
+    near_duplicate_similarity: float = Field(0.97, gt=0.0, le=1.0, description="fingerprint cosine similarity from "
+                                                                               "which clips are near duplicates")
+    feature_range_margin: float = Field(0.1, description="learnt feature ranges widened by this share of their span")
+    max_out_of_range_share: float = Field(0.05, ge=0.0, le=1.0, description="per feature column: share of held-out "
+                                                                            "rows allowed outside the ranges")
 
 
 class SplitConfig(_Section):
     """Frozen train/validation/test split, grouped by clip."""
 
-    validation: float = 0.2
-    test: float = 0.2
-    seed: int = 42
+    validation: float = Field(0.2, description="share of clips held out to choose models and the ensemble")
+    test: float = Field(0.2, description="share of clips in the frozen test split the gate scores on")
+    seed: int = Field(42, description="seed of the split (frozen in splits.json once made)")
 
 
 class ClassicalConfig(_Section):
@@ -111,35 +115,37 @@ class ClassicalConfig(_Section):
     ``undersample`` of training folds (never of validation or test), or ``none``.
     """
 
-    models: tuple[Literal["svm", "logreg", "random_forest", "xgboost"], ...] = (
-        "svm", "logreg", "random_forest", "xgboost")
-    search_iterations: int = Field(4, ge=1)
-    cv_folds: int = Field(3, ge=2)
-    calibration_folds: int = Field(3, ge=2)
-    imbalance: Literal["balanced", "oversample", "undersample", "none"] = "balanced"
-    bootstrap: int = Field(1000, ge=100)
-    seed: int = 42
+    models: tuple[Literal["svm", "logreg", "random_forest", "xgboost"], ...] = Field(
+        ("svm", "logreg", "random_forest", "xgboost"), description="the models to tune and train")
+    search_iterations: int = Field(4, ge=1, description="candidates per model, its defaults first; 20-40 for real runs")
+    cv_folds: int = Field(3, ge=2, description="cross-validation folds of the search, grouped by clip or artist")
+    calibration_folds: int = Field(3, ge=2, description="grouped inner folds calibrating the SVM's probabilities")
+    imbalance: Literal["balanced", "oversample", "undersample", "none"] = Field(
+        "balanced", description="balanced sample weights, or over- or under-sampling of training folds, or none")
+    bootstrap: int = Field(1000, ge=100, description="resamples of each model's validation ROC-AUC interval")
+    seed: int = Field(42, description="seed of the folds, the search and the models")
 
 
 class CNNConfig(_Section):
     """VGG16 on mel-spectrogram images: from scratch (``weights = "none"``) or transfer from pretrained weights."""
 
-    weights: str = "none"  # "none" (from scratch), "imagenet", or a VGG16 no-top weights file
-    precision: Literal["auto", "bfloat16", "float32"] = "auto"  # auto: bf16 where the hardware has bf16 instructions
+    weights: str = Field("none", description='"none" (from scratch), "imagenet", or a VGG16 no-top weights file')
+    precision: Literal["auto", "bfloat16", "float32"] = Field("auto", description="auto: bfloat16 where the hardware "
+                                                                                  "has bf16 instructions")
     # From scratch, the defaults fit the demo on 2 cores (make run under 5 minutes): small images, small batches
     # (more steps per epoch on a few hundred segments), Adam warmed up over the first epoch, then cosine-decayed.
     # Real music: configs/vgg16-gtzan.toml.
-    image_size: int = 32
-    epochs: int = 12  # of full training from scratch
-    batch_size: int = 8
-    learning_rate: float = 2e-4  # peak, after one epoch of warmup (from scratch; transfer heads use their own)
-    dropout: float = Field(0.3, ge=0.0, lt=1.0)
-    patience: int = Field(6, ge=1)  # epochs without a better validation clip ROC-AUC before stopping
-    head_epochs: int = Field(60, ge=1)  # transfer: epochs of the head on the cached base outputs (seconds)
-    head_learning_rate: float = 1e-3
-    fine_tune_epochs: int = Field(0, ge=0)  # transfer: then fine-tune block5 for this many epochs (0: no)
-    fine_tune_learning_rate: float = 1e-5
-    seed: int = 42
+    image_size: int = Field(32, description="side of the square network input the mel images are resized to")
+    epochs: int = Field(12, description="epochs of full training from scratch")
+    batch_size: int = Field(8, description="images per training step")
+    learning_rate: float = Field(2e-4, description="peak, after one epoch of warmup (from scratch)")
+    dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the softmax layer")
+    patience: int = Field(6, ge=1, description="epochs without a better validation clip ROC-AUC before stopping")
+    head_epochs: int = Field(60, ge=1, description="transfer: epochs of the head on the cached base outputs")
+    head_learning_rate: float = Field(1e-3, description="transfer: learning rate of the head")
+    fine_tune_epochs: int = Field(0, ge=0, description="transfer: then fine-tune block5 for this many epochs (0: no)")
+    fine_tune_learning_rate: float = Field(1e-5, description="transfer: learning rate of the fine-tuning")
+    seed: int = Field(42, description="seed of the initial weights, augmentation and batch order")
 
 
 class EnsembleConfig(_Section):
@@ -150,10 +156,18 @@ class EnsembleConfig(_Section):
     over the held-apart clips in ``folds`` folds, so no candidate is scored on clips it was tuned on.
     """
 
-    methods: tuple[Literal["member", "average", "weighted", "stacking"], ...] = (
-        "member", "average", "weighted", "stacking")
-    folds: int = Field(5, ge=2)
-    seed: int = 42
+    methods: tuple[Literal["member", "average", "weighted", "stacking"], ...] = Field(
+        ("member", "average", "weighted", "stacking"), description="the kinds of candidate to compare")
+    folds: int = Field(5, ge=2, description="folds cross-fitting weights and stackers over the held-apart clips")
+    seed: int = Field(42, description="seed of those folds")
+
+
+class PretrainedConfig(_Section):
+    """The pretrained member: a musicnn checkpoint's ``layer`` per segment + a tuned classical ``head``."""
+
+    checkpoint: Literal["none", "MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg"] = "MSD_musicnn"  # none: off
+    layer: str = "max_pool"  # musicnn: taggram, timbral, temporal, cnn1-3, mean_pool, max_pool, penultimate; vgg: pool1-5
+    head: Literal["svm", "logreg", "random_forest", "xgboost"] = "logreg"
 
 
 class GateConfig(_Section):
@@ -162,9 +176,9 @@ class GateConfig(_Section):
     ``bootstrap`` resamples of the test clips give the 95% interval of candidate minus champion (a record, not a rule).
     """
 
-    min_roc_auc: float = 0.75
-    min_improvement: float = 0.0
-    bootstrap: int = Field(1000, ge=100)
+    min_roc_auc: float = Field(0.75, description="floor: the candidate's test macro ROC-AUC must reach it")
+    min_improvement: float = Field(0.0, description="test ROC-AUC by which the candidate must beat the champion")
+    bootstrap: int = Field(1000, ge=100, description="resamples of the candidate-minus-champion interval (a record)")
 
 
 class ServeConfig(_Section):
@@ -179,6 +193,24 @@ class ServeConfig(_Section):
     token: str | None = None  # bearer token the API requires; None: no authentication
     threads: int = Field(2, ge=1)  # requests one worker analyses at once
     timeout: float = Field(120.0, gt=0)  # seconds one request may take
+    log: bool = True  # log every answer to <home>/predictions (genre.serving.prediction_log)
+    log_audio: bool = False  # also the decoded audio of each request (FLAC beside the log)
+    log_retention_days: int = Field(30, ge=1)  # day folders of the log older than this are deleted
+
+
+class MonitorConfig(_Section):
+    """The `monitor` flow. A feature (KS test) or the predicted-genre mix (chi-square) drifted at a p-value below
+    ``p_value``; a retrain starts when ``drift_share`` of the features drifted or live accuracy falls
+    ``accuracy_margin`` below the champion's test accuracy, at most once per ``cooldown_hours``."""
+
+    window_days: float = Field(7.0, gt=0)  # the current data: answers of the last days
+    min_requests: int = Field(50, ge=2)  # fewer answers by the champion in the window: "not enough data"
+    min_feedback: int = Field(20, ge=2)  # feedback needed for live accuracy and ROC-AUC
+    p_value: float = Field(0.05, gt=0, lt=1)
+    drift_share: float = Field(0.5, gt=0, le=1)
+    accuracy_margin: float = Field(0.1, ge=0)
+    cooldown_hours: float = Field(72.0, ge=0)
+    retrain_deployment: str = "retrain/weekly"  # started through the Prefect API
 
 
 class Config(BaseModel):
@@ -203,8 +235,22 @@ class Config(BaseModel):
     classical: ClassicalConfig = ClassicalConfig()
     cnn: CNNConfig = CNNConfig()
     ensemble: EnsembleConfig = EnsembleConfig()
+    pretrained: PretrainedConfig = PretrainedConfig()
     gate: GateConfig = GateConfig()
     serve: ServeConfig = ServeConfig()
+    monitor: MonitorConfig = MonitorConfig()
+
+    @field_validator("workers")
+    @classmethod
+    def _capped(cls, workers: int) -> int:
+        """``GENRE_MAX_WORKERS`` caps the worker processes whatever the config asks: a shared machine, or mutation
+        testing (bench/mutation.sh sets 1: a process pool hangs inside the process mutmut forks per mutant)."""
+        cap = os.environ.get("GENRE_MAX_WORKERS", "").strip()
+        if not cap:
+            return workers
+        if not cap.isdigit() or int(cap) < 1:
+            raise ValueError(f"GENRE_MAX_WORKERS must be a whole number >= 1, got {cap!r}")
+        return min(workers, int(cap))
 
     @model_validator(mode="after")
     def _one_executor(self) -> Config:
@@ -321,4 +367,5 @@ class RunSettings(IngestSettings):
     classical: ClassicalConfig = Field(ClassicalConfig(), description="classical models and their search budget")
     cnn: CNNConfig = Field(CNNConfig(), description="VGG16: weights, precision, image size, epochs")
     ensemble: EnsembleConfig = Field(EnsembleConfig(), description="how members are combined")
+    pretrained: PretrainedConfig = Field(PretrainedConfig(), description="pretrained member: musicnn checkpoint, layer")
     gate: GateConfig = Field(GateConfig(), description="promotion rule: ROC-AUC floor, improvement over the champion")

@@ -55,7 +55,7 @@ PY
 setsid "$PREFECT" worker start --pool genre-local >"$STATE/worker.log" 2>&1 &
 echo $! >"$STATE/worker.pid"
 cat <<MSG
-Ready. UI: http://127.0.0.1:$PORT (Deployments: genre-pipeline/manual, retrain/weekly, ingest/daily)
+Ready. UI: http://127.0.0.1:$PORT (Deployments: genre-pipeline/manual, retrain/weekly, ingest/daily, monitor/daily)
 Worker log: $STATE/worker.log. Ctrl-C here, or \`make stack-down\` elsewhere, stops the worker and the server.
 MSG
 wait "$(<"$STATE/worker.pid")" || true

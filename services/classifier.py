@@ -1,4 +1,5 @@
-"""BentoML service: ``POST /classify``, ``POST /classify_batch`` and ``GET /model`` for the champion ensemble.
+"""BentoML service: ``POST /classify``, ``POST /classify_batch``, ``POST /feedback`` and ``GET /model`` for the
+champion ensemble. Every answer is logged off the request path (:mod:`genre.serving.prediction_log`).
 
 The model is the Bento argument ``model_tag`` (a built Bento carries it; `bentoml serve
 --arg model_tag=NAME:VERSION` overrides it), else the champion named by
@@ -8,7 +9,9 @@ The model is the Bento argument ``model_tag`` (a built Bento carries it; `bentom
 
 from __future__ import annotations
 
+import atexit
 import os
+import time
 from dataclasses import asdict
 from http import HTTPStatus
 from pathlib import Path
@@ -16,10 +19,13 @@ from typing import Any, ClassVar
 
 import bentoml
 from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import Field
 
-from genre.serving.registry import champion, model_info, use_store
+from genre.serving.prediction_log import PredictionLog, is_logged, new_request_id, now
+from genre.serving.registry import champion, model_info, promotion, report_plots, use_store
 from services.http import SEND, Guard, Refused, Upload, client_name, serve_settings
+from services.page import page_app
 
 _HOME = os.environ.get("GENRE_HOME", ".genre")
 if "BENTOML_HOME" not in os.environ:
@@ -58,12 +64,29 @@ class BatchInput(Upload):
     segments: bool = Field(False, description=_SEGMENTS)
 
 
+class FeedbackInput(bentoml.IODescriptor):
+    """A JSON body only (any other type: 415, before BentoML's parsers see it)."""
+
+    request_id: str = Field(description="the request_id of an answer of /classify or /classify_batch")
+    genre: str = Field(description="the true genre of that clip, one of the model's genres (GET /model)")
+
+    @classmethod
+    async def from_http_request(cls, request: Any, serde: Any) -> Any:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise Refused(f"a request body of type {kind or '(none)'} is not feedback: send JSON "
+                          '{"request_id": "...", "genre": "..."} with Content-Type: application/json',
+                          HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+        return await super().from_http_request(request, serde)
+
+
 model_app = FastAPI(title="genre model", docs_url=None, redoc_url=None, openapi_url=None)
 
 
 @bentoml.service(name="genre-classifier", traffic={"timeout": SETTINGS.timeout}, threads=SETTINGS.threads,
                  http={"host": SETTINGS.host, "port": SETTINGS.port})
 @bentoml.asgi_app(model_app, path="/")
+@bentoml.asgi_app(page_app, path="/")  # the page at /, the API description at /docs
 class GenreClassifier:
     """Classifies uploaded audio with the champion ensemble."""
 
@@ -79,13 +102,16 @@ class GenreClassifier:
         rate = self.predictor.features.sample_rate
         warmup = np.random.default_rng(0).standard_normal(3 * rate).astype(np.float32) * 0.1
         self.predictor.classify_signal(warmup)  # compile the forward pass before the first request
+        self.log = PredictionLog(_HOME, SETTINGS.log_retention_days, SETTINGS.log_audio, rate) if SETTINGS.log else None
+        if self.log is not None:
+            atexit.register(self.log.close)  # what is still queued is written when the worker stops
 
     @bentoml.api(input_spec=ClassifyInput)
     def classify(self, audio: Path, segments: bool = False) -> dict[str, Any]:
         """Top genre, a probability per genre, the seconds analysed (and whether the file was longer), the model's
         tag, the features outside the model's training ranges (a hint that the clip is unlike anything it learnt
-        from) and, on request, each segment's probabilities. 400: not usable audio; 413: too large or too long;
-        415: not multipart/form-data; 401: a token is required."""
+        from), the request_id (for /feedback) and, on request, each segment's probabilities. 400: not usable audio;
+        413: too large or too long; 415: not multipart/form-data; 401: a token is required."""
         return self._answer(audio, segments)
 
     @bentoml.api(input_spec=BatchInput)
@@ -100,18 +126,44 @@ class GenreClassifier:
                 answers.append({"file": client_name(path), "error": str(exc), "status": exc.error_code.value})
         return answers
 
+    @bentoml.api(input_spec=FeedbackInput)
+    def feedback(self, request_id: str, genre: str) -> dict[str, Any]:
+        """Store the true genre of an answered clip beside the prediction log; the monitor scores live accuracy
+        with it. 400: an unknown request id or genre, or no prediction log (serve.log = false); 415: not JSON."""
+        if genre not in self.predictor.labels:
+            raise Refused(f"unknown genre {genre[:60]!r}: send one of {', '.join(self.predictor.labels)}")
+        if self.log is None:
+            raise Refused("this service keeps no prediction log (serve.log = false), so feedback cannot be stored")
+        self.log.flush()  # an answer of this worker still queued is found too
+        if not is_logged(_HOME, request_id):
+            raise Refused(f"unknown request id {request_id[:60]!r}: send the request_id of an answer of /classify "
+                          f"or /classify_batch (kept {SETTINGS.log_retention_days} days)")
+        self.log.feedback(request_id, genre)
+        return {"request_id": request_id, "genre": genre, "stored": True}
+
     @model_app.get("/model")
     def model_info(self) -> dict[str, Any]:
         """The served model: tag, genres, its metadata as stored in the registry, and the request limits."""
         stored = {k: v for k, v in model_info(self.tag).items() if k != "path"}  # no server paths
         limits = SETTINGS.model_dump(include={"max_upload_mb", "max_seconds", "over_duration", "max_batch_files"})
-        return {**stored, "genres": list(self.predictor.labels), "limits": limits}
+        return {**stored, "genres": list(self.predictor.labels), "limits": limits,
+                "promotion": promotion(_HOME, self.tag)}
+
+    @model_app.get("/model/{plot}.png", include_in_schema=False)
+    def model_plot(self, plot: str) -> Response:
+        """``roc`` or ``confusion``: a PNG of the served model's evaluation report (404 where the training run's
+        folder is not on this machine)."""
+        path = report_plots(_HOME, self.tag).get(plot)
+        if path is None:
+            return JSONResponse({"error": f"no plot {plot[:40]!r} of the model's evaluation here: 'roc' and "
+                                          "'confusion' stay with the training run (genre run) that made it"}, 404)
+        return FileResponse(path, media_type="image/png")
 
     def _answer(self, path: Path, segments: bool) -> dict[str, Any]:
         """Classify one uploaded file; :class:`Refused` (400 or 413) names the client's file and says why."""
         from genre.data.audio import AudioError
 
-        name = client_name(path)
+        name, started = client_name(path), time.perf_counter()
         try:
             y, cut = self.predictor.decode(path, SETTINGS.max_seconds)
             if cut and SETTINGS.over_duration == "refuse":
@@ -121,9 +173,15 @@ class GenreClassifier:
         except (AudioError, ValueError) as exc:
             reason = str(exc).replace(str(path), name).replace(path.name, name)
             raise Refused(f"cannot classify {reason}. {SEND}.") from exc
+        request_id = new_request_id()
         answer = {"file": name, "genre": result.genre, "probabilities": result.probabilities, "model": self.tag,
                   "duration_analysed": result.seconds, "truncated": cut,
-                  "unusual_features": result.unusual_features}
+                  "unusual_features": result.unusual_features, "request_id": request_id}
+        if self.log is not None:
+            self.log.predicted({"id": request_id, "at": now().isoformat(), "model": self.tag,
+                                "seconds": round(time.perf_counter() - started, 4), "audio_seconds": result.seconds,
+                                "truncated": cut, "genre": result.genre, "probabilities": result.probabilities,
+                                "unusual": result.unusual_features, "features": result.features}, y)
         if segments:
             answer["segments"] = [asdict(s) for s in result.segments]
         return answer
@@ -131,4 +189,5 @@ class GenreClassifier:
 
 GenreClassifier.add_asgi_middleware(
     Guard, max_bytes=int(SETTINGS.max_upload_mb * 2**20), token=SETTINGS.token,
-    protected=frozenset({*(api.route for api in GenreClassifier.apis.values()), "/model"}))
+    protected=frozenset({*(api.route for api in GenreClassifier.apis.values()), "/model", "/model/roc.png",
+                         "/model/confusion.png"}))

@@ -87,16 +87,26 @@ def prefect(env: dict[str, str], *args: str) -> str:
     return proc.stdout
 
 
-def run_deployment(api: str, name: str, parameters: dict, timeout: float) -> dict:
-    """Start a flow run of deployment ``name`` through the API and wait for its final state."""
+def start_run(api: str, name: str, parameters: dict) -> str:
+    """Start a flow run of deployment ``name`` through the API; returns its id."""
     with httpx.Client(base_url=api, timeout=30) as client:
         deployment = client.get(f"/deployments/name/{name}").raise_for_status().json()
-        run = client.post(f"/deployments/{deployment['id']}/create_flow_run",
-                          json={"parameters": parameters}).raise_for_status().json()
+        return client.post(f"/deployments/{deployment['id']}/create_flow_run",
+                           json={"parameters": parameters}).raise_for_status().json()["id"]
+
+
+def wait_run(api: str, run_id: str, timeout: float) -> dict:
+    """The final state of flow run ``run_id``, polled through the API."""
+    with httpx.Client(base_url=api, timeout=30) as client:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = client.get(f"/flow_runs/{run['id']}").raise_for_status().json()["state"]
+            state = client.get(f"/flow_runs/{run_id}").raise_for_status().json()["state"]
             if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
                 return state
             time.sleep(2)
-    raise TimeoutError(f"flow run of {name} did not finish in {timeout} s")
+    raise TimeoutError(f"flow run {run_id} did not finish in {timeout} s")
+
+
+def run_deployment(api: str, name: str, parameters: dict, timeout: float) -> dict:
+    """Start a flow run of deployment ``name`` through the API and wait for its final state."""
+    return wait_run(api, start_run(api, name, parameters), timeout)

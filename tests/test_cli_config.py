@@ -63,5 +63,5 @@ def test_run_on_a_missing_folder_ends_with_one_clear_line(tmp_path) -> None:
                           env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")})
     assert proc.returncode == 1
     last = [line for line in proc.stderr.splitlines() if line.startswith("genre run:")]
-    assert last == [f"genre run: stopped: {tmp_path / 'nowhere'} does not exist: give a folder, a manifest CSV or "
+    assert last == [f"genre run: stopped in stage ingest: {tmp_path / 'nowhere'} does not exist: give a folder, a manifest CSV or "
                     "an AudioSet segment CSV"]

@@ -76,3 +76,13 @@ def test_a_stacker_predicts_every_genre_even_one_missing_from_its_clips() -> Non
     out = stacker.combine(probs)
     assert out.shape == (len(y), K) and np.allclose(out.sum(axis=1), 1.0) and (out[:, 3] == 0).all()
     assert Combiner("average", ["a", "b"], [0.5, 0.5], n_classes=K).describe() == "a x 0.50, b x 0.50 (average)"
+
+
+def test_every_method_scores_six_members() -> None:
+    # a 0.25 grid has no weights with six members all above zero: the weighted candidate once scored NaN here
+    y = np.repeat(np.arange(K), 10)
+    probs = {f"m{i}": _member(y, np.full(len(y), 1.0 + i / 2), 10 + i) for i in range(6)}
+    selection = choose(probs, y, K, member_sets(list(probs), "m5", None))
+    weighted = next(c for c in selection.candidates if c.method == "weighted")
+    assert np.isfinite(weighted.roc_auc) and not weighted.skipped
+    assert all(np.isfinite(c.roc_auc) for c in selection.candidates)

@@ -1,7 +1,9 @@
-"""The features flow on a real Dask cluster (scheduler and two workers as subprocesses on 127.0.0.1).
+"""The features flow and the classical searches on a real Dask cluster (scheduler and two workers as subprocesses
+on 127.0.0.1).
 
 The same ``features-chunk`` Prefect tasks run on the cluster through prefect-dask's DaskTaskRunner
-and must give the same table and mel images as the library's local run.
+and must give the same table and mel images as the library's local run; the searches' fits run there through
+joblib's Dask backend and must choose what local processes choose.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from genre.data.catalog import Catalog, clips
 from genre.data.ingest import ingest_folder
 from genre.data.store import BlobStore
 from genre.features.dataset import extract_dataset
+from genre.models.train import train_classical
 from tests.conftest import ROOT, write_tone
 from tests.servers import BIN, free_port, start, stop
+from tests.test_classical_models import segments
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +84,7 @@ def test_dask_cluster_gives_the_local_table(cluster: str, home: Path) -> None:
         executed = sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values())
     assert executed - before >= 2, "the feature tasks did not run on the Dask workers"
     assert fs.stats.decoded == 4 and not fs.failures and len(kept) == 4
+    assert fs.stats.embeddings == 4 and len(fs.embeddings) == len(fs.table)  # pretrained member: same tasks
     order = np.lexsort((local.table["segment"], local.table["clip_id"]))
     remote_order = np.lexsort((fs.table["segment"], fs.table["clip_id"]))
     # equal up to float rounding: BLAS on the workers (one thread each) sums in another order
@@ -88,6 +93,29 @@ def test_dask_cluster_gives_the_local_table(cluster: str, home: Path) -> None:
     # a rerun on the cluster is all cache hits: no task is even submitted
     again, _ = run_features(cfg)
     assert again.stats.decoded == 0 and again.stats.cached == 4
+
+
+def test_classical_searches_run_on_the_cluster(cluster: str, tmp_path: Path) -> None:
+    from distributed import Client
+
+    def executed(client: Client) -> int:
+        return sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values())
+
+    train, val = segments(18, 3, 3, seed=1, prefix="tr"), segments(9, 3, 3, seed=2, prefix="va")
+    settings = {"workers": 2, "classical.models": ["logreg", "random_forest"], "classical.search_iterations": 3,
+                "classical.cv_folds": 2}
+    with Client(cluster) as client:
+        before = executed(client)
+        remote = train_classical(train, val, load_config(home=str(tmp_path), dask_address=cluster, **settings),
+                                 progress=False)
+        ran = executed(client) - before
+    local = train_classical(train, val, load_config(home=str(tmp_path), **settings), progress=False)
+    assert ran >= 2, "the searches did not run on the Dask workers"
+    assert remote.best == local.best
+    for name in ("logreg", "random_forest"):
+        a, b = remote.fitted[name], local.fitted[name]
+        assert a.params == b.params and a.cv_roc_auc == pytest.approx(b.cv_roc_auc, abs=1e-9)
+        np.testing.assert_allclose(a.model.predict_proba(val.X), b.model.predict_proba(val.X), atol=1e-9)
 
 
 def test_temporary_local_cluster_gives_the_local_table(prefect_api, home: Path, tmp_path: Path) -> None:

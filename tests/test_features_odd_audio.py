@@ -83,3 +83,33 @@ def test_cache_keys_follow_the_extractor_version() -> None:
         assert output_key("features", CFG) != before
     finally:
         extractor.FEATURES_VERSION -= 1
+
+
+@pytest.mark.parametrize("level", [0.0, 0.25, -0.25])
+def test_a_constant_segment_has_its_level_and_no_shape(level: float) -> None:
+    from genre.features.extractor import feature_names
+
+    names = feature_names(CFG)
+    head = clip_features(np.full(5 * SR, level, np.float32), CFG).features[:, [names.index(n) for n in (
+        "abs_mean", "abs_std", "abs_skew", "abs_kurtosis")]]
+    np.testing.assert_allclose(head, [[abs(level), 0.0, 0.0, 0.0]] * len(head), atol=1e-7)
+    # a real shape right beside it: a quiet ramp has the skewness and kurtosis of a uniform |y|
+    ramp = clip_features(np.linspace(0.0, 0.5, 5 * SR, dtype=np.float32), CFG).features
+    assert ramp[0, names.index("abs_skew")] == pytest.approx(0.0, abs=1e-3)
+    assert ramp[0, names.index("abs_kurtosis")] == pytest.approx(-1.2, abs=1e-3)
+
+
+def test_features_librosa_refuses_are_a_feature_error_and_a_segment_needs_one_fft_window() -> None:
+    from genre.features.extractor import analyse, segment_features
+
+    y = music(1)
+    tiny = FeatureConfig(min_seconds=0.1, segment_seconds=0.15)  # 7 STFT frames: too few for 9-frame MFCC deltas
+    with pytest.raises(FeatureError, match=r"^features cannot be computed: .*width=9") as refused:
+        segment_features(analyse(y[: int(0.15 * SR)], tiny))
+    assert type(refused.value.__cause__).__name__ == "ParameterError"
+    window = FeatureConfig(min_seconds=0.04, segment_seconds=0.05)
+    with pytest.raises(FeatureError, match=r"^clip of 1102 samples is shorter than one FFT window \(2048\)$"):
+        analyse(y[: int(0.05 * SR)], window)
+    with pytest.raises(FeatureError, match=r"^0\.50 s of audio is shorter than the minimum of 1 s"):
+        fit_length(y[: SR // 2], CFG)
+    assert len(fit_length(y[:SR], CFG)) == 3 * SR  # exactly the minimum is enough

@@ -25,13 +25,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests import champion as small_champion
 from tests.conftest import ROOT
 from tests.servers import BIN, free_port, start, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "s3cret-token"
-TRAIN_PER_GENRE = 4
 OPEN_LIMITS = {"serve.max_upload_mb": 5, "serve.max_seconds": 20, "serve.max_batch_files": 4}
 TEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")
 
@@ -44,46 +44,10 @@ def workdir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def champion(workdir: Path, gtzan_mini: Path) -> dict[str, str]:
     """A champion trained on the first clips of each genre, saved, packaged as a Bento and promoted."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from genre.config import CNNConfig, FeatureConfig
-    from genre.data.audio import load
-    from genre.features.extractor import clip_features, feature_names
-    from genre.models import ensemble
-    from genre.models.vgg16_training import Data, fit
-    from genre.serving import registry
-    from genre.serving.predictor import Predictor
-    from genre.validation.feature_profile import FeatureProfile
-
-    cfg = FeatureConfig()
-    labels = sorted(p.name for p in gtzan_mini.iterdir() if p.is_dir())
-    feats, mels, ys = [], [], []
-    for k, label in enumerate(labels):
-        for path in sorted((gtzan_mini / label).iterdir())[:TRAIN_PER_GENRE]:
-            clip = clip_features(load(path, cfg.sample_rate), cfg)
-            feats.append(clip.features)
-            mels.append(clip.mels)
-            ys += [k] * len(clip.features)
-    X, M, y = np.concatenate(feats), np.concatenate(mels), np.array(ys)
-    logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
-    every = slice(None, None, 4)  # a quarter of the segments is enough for a network that only has to run
-    data = Data(mels=M[every], y=y[every], val_mels=M[every], val_y=y[every],
-                val_clips=np.arange(len(y))[every], n_classes=len(labels), top_db=cfg.top_db)
-    cnn = fit(data, CNNConfig(image_size=32, epochs=1, batch_size=32), workdir / "cnn", progress=False)
-    combiner = ensemble.fit("average", ["logreg", "vgg16"], {}, y, len(labels))
-    predictor = Predictor(labels=labels, features=cfg, classical={"logreg": logreg}, combiner=combiner,
-                          cnn=cnn.model, image_size=32, profile=FeatureProfile.learn(X, feature_names(cfg)))
-    home = workdir / "home"
-    registry.use_store(home)
+    predictor, precision = small_champion.train(workdir, gtzan_mini)
     metadata = {"metrics": {"ensemble": {"roc_auc": 0.9}}, "data_version": "gtzan-mini-first-4",
-                "precision": cnn.precision, "gate": {"passed": True, "reason": "test champion"}}
-    tag = registry.save_model(predictor.save(workdir / "predictor"), "genre-classifier", metadata, {"stage": "test"})
-    bento = registry.build_bento(tag, "genre-classifier")
-    with registry.transaction(home) as champions:
-        champions.promote({"tag": tag, "bento": bento}, by="tests/test_service.py")
-    return {"home": str(home), "tag": tag, "bento": bento, "labels": labels}
+                "precision": precision, "gate": {"passed": True, "reason": "test champion"}}
+    return small_champion.publish(predictor, workdir, metadata, by="tests/test_service.py")
 
 
 def _env(champion: dict[str, str], **extra: str) -> dict[str, str]:
@@ -349,7 +313,7 @@ def test_schema_fuzzed_without_server_errors(open_server: str, workdir: Path) ->
                           "--request-timeout", "60"],
                          capture_output=True, text=True, cwd=workdir, timeout=600)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
-    assert "Tested: 7" in out.stdout, out.stdout[-3000:]  # /classify, /classify_batch, /model and BentoML's four
+    assert "Tested: 8" in out.stdout, out.stdout[-3000:]  # classify(_batch), feedback, model, BentoML's four
 
 
 def test_token_and_default_bind_address(locked_server: tuple[str, int], gtzan_mini: Path) -> None:

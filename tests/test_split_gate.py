@@ -136,3 +136,132 @@ def test_rank_auc_counts_a_class_with_one_clip_and_is_nan_without_two_classes() 
     assert np.isnan(rank_macro_auc(np.array([1, 1]), probs[:2]))
     with pytest.raises(ValueError, match="no bootstrap resample held two classes"):
         bootstrap_roc_auc(np.array([1, 1, 1]), probs[:3], n=50)
+
+
+def test_clip_means_and_labels_follow_the_first_seen_clip_order() -> None:
+    import numpy as np
+
+    from genre.metrics.scores import clip_mean, clip_truth
+
+    probs = np.array([[0.2, 0.8], [0.4, 0.6], [0.9, 0.1], [0.6, 0.4], [0.0, 1.0]])
+    clips = np.array(["z", "z", "a", "a", "z"])
+    ids, means = clip_mean(probs, clips)
+    assert ids.tolist() == ["z", "a"] and means.dtype == np.float64
+    np.testing.assert_allclose(means, [[0.2, 0.8], [0.75, 0.25]])
+    labels, clip_probs = clip_truth(probs, np.array([1, 1, 0, 0, 1]), clips)
+    assert labels.tolist() == [1, 0]
+    np.testing.assert_allclose(clip_probs, means)
+
+
+def test_scores_of_clip_probabilities_against_sklearn() -> None:
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from genre.metrics.scores import macro_roc_auc, score
+
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 0])  # genre 2: no clip here, so no ROC-AUC or F1 for it
+    probs = np.array([[0.7, 0.2, 0.1], [0.3, 0.6, 0.1], [0.5, 0.4, 0.1], [0.2, 0.7, 0.1],
+                      [0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.4, 0.5, 0.1], [0.8, 0.1, 0.1]])
+    expected_auc = np.mean([roc_auc_score(y == k, probs[:, k]) for k in (0, 1)])
+    assert macro_roc_auc(y, probs) == pytest.approx(expected_auc) and 0.5 < expected_auc < 1
+    s = score(y, probs)
+    assert s.roc_auc == pytest.approx(expected_auc) and s.accuracy == pytest.approx(6 / 8) and s.n_clips == 8
+    assert s.macro_f1 == pytest.approx(0.75)  # both genres: 3 of 4 right, precision 3/4
+    assert s.confusion.tolist() == [[3, 1, 0], [1, 3, 0], [0, 0, 0]]  # every genre has a row, even an absent one
+    assert s.row() == {"roc_auc": round(expected_auc, 4), "accuracy": 0.75, "macro_f1": 0.75, "clips": 8}
+    with pytest.raises(ValueError, match="ROC-AUC needs at least two classes in the evaluated clips"):
+        macro_roc_auc(np.array([1, 1]), probs[:2])
+
+
+def test_rank_auc_equals_sklearn_with_ties() -> None:
+    import numpy as np
+
+    from genre.metrics.scores import macro_roc_auc, rank_macro_auc
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, size=40)
+    probs = rng.integers(0, 4, size=(40, 4)) / 4  # many ties
+    assert rank_macro_auc(y, probs) == pytest.approx(macro_roc_auc(y, probs))
+
+
+def _percentile_interval(statistic, n_clips: int, n: int, seed: int, level: float) -> tuple[float, float]:
+    """An independent percentile bootstrap: the resamples the documented rule draws, NaN statistics dropped."""
+    import numpy as np
+
+    rows = np.random.default_rng(seed).integers(0, n_clips, size=(n, n_clips))
+    values = np.array([statistic(r) for r in rows])
+    values = values[np.isfinite(values)]
+    return tuple(np.percentile(values, [50 * (1 - level), 100 - 50 * (1 - level)]))
+
+
+def test_bootstrap_intervals_are_percentiles_of_resampled_clips() -> None:
+    import numpy as np
+
+    from genre.metrics.scores import bootstrap_difference, bootstrap_roc_auc, rank_macro_auc
+
+    rng = np.random.default_rng(11)
+    y = np.array([0, 1] * 4 + [0])  # 9 clips: a few resamples hold one class only (NaN, dropped)
+    good = np.eye(2)[y] * 0.6 + rng.uniform(0, 0.4, size=(9, 2))
+    noise = rng.uniform(size=(9, 2))
+    auc = _percentile_interval(lambda r: rank_macro_auc(y[r], good[r]), 9, 1000, 0, 0.95)
+    assert bootstrap_roc_auc(y, good) == pytest.approx(auc)  # the defaults: 1000 resamples, seed 0, 95%
+    narrow = _percentile_interval(lambda r: rank_macro_auc(y[r], noise[r]), 9, 300, 4, 0.5)
+    assert bootstrap_roc_auc(y, noise, n=300, seed=4, level=0.5) == pytest.approx(narrow)
+    diff = _percentile_interval(lambda r: rank_macro_auc(y[r], good[r]) - rank_macro_auc(y[r], noise[r]),
+                                9, 1000, 0, 0.95)
+    assert bootstrap_difference(y, good, noise) == pytest.approx(diff) and diff[0] >= 0 < diff[1]
+    assert bootstrap_difference(y, noise, good, n=200, seed=2, level=0.8) == pytest.approx(_percentile_interval(
+        lambda r: rank_macro_auc(y[r], noise[r]) - rank_macro_auc(y[r], good[r]), 9, 200, 2, 0.8))
+    assert bootstrap_difference(y, good, good) == (0.0, 0.0)
+
+
+def test_per_class_table_of_argmax_predictions() -> None:
+    import numpy as np
+
+    from genre.metrics.scores import per_class
+
+    y = np.array([0, 0, 1, 1, 1])
+    probs = np.eye(3)[[0, 1, 1, 1, 2]]  # genre "c" predicted once, never true
+    table = per_class(y, probs, ["a", "b", "c"])
+    assert table.index.name == "class" and table.index.tolist() == ["a", "b", "c"]
+    assert table.columns.tolist() == ["precision", "recall", "f1", "support"]
+    np.testing.assert_allclose(table["precision"], [1.0, 2 / 3, 0.0])
+    np.testing.assert_allclose(table["recall"], [0.5, 2 / 3, 0.0])
+    np.testing.assert_allclose(table["f1"], [2 / 3, 2 / 3, 0.0])
+    assert table["support"].tolist() == [2, 3, 0]
+
+
+def test_macro_f1_leaves_out_a_genre_only_predicted_and_rows_keep_four_decimals() -> None:
+    import numpy as np
+
+    from genre.metrics.scores import Scores, clip_mean, macro_roc_auc, score
+
+    y = np.array([0, 0, 1, 1])
+    probs = np.eye(3)[[0, 2, 1, 1]] * 0.8 + 0.05  # one clip of genre 0 called genre 2, absent from this split
+    assert score(y, probs).macro_f1 == pytest.approx((2 / 3 + 1) / 2)  # genres 0 and 1, not a third F1 of 0
+    row = Scores(roc_auc=0.123456, accuracy=0.654321, macro_f1=0.987654, confusion=np.eye(2), n_clips=3).row()
+    assert row == {"roc_auc": 0.1235, "accuracy": 0.6543, "macro_f1": 0.9877, "clips": 3}
+    assert clip_mean(probs.astype(np.float32), np.array([1, 1, 2, 2]))[1].dtype == np.float64
+    with pytest.raises(ValueError, match=r"^ROC-AUC needs at least two classes in the evaluated clips$"):
+        macro_roc_auc(np.array([2, 2]), probs[:2])
+
+
+def test_rank_auc_skips_a_genre_absent_from_the_clips_and_the_bootstrap_says_why_it_cannot() -> None:
+    import numpy as np
+
+    from genre.metrics.scores import bootstrap_roc_auc, macro_roc_auc, rank_macro_auc
+
+    y = np.array([0, 1, 0, 1, 1])  # three genres in the model, two in these clips
+    probs = np.random.default_rng(2).dirichlet(np.ones(3), size=len(y))
+    assert rank_macro_auc(y, probs) == pytest.approx(macro_roc_auc(y, probs))
+    with pytest.raises(ValueError, match=r"^no bootstrap resample held two classes: too few clips for an interval$"):
+        bootstrap_roc_auc(np.array([2, 2]), probs[:2], n=20)
+
+
+def test_per_class_has_a_row_for_a_genre_neither_true_nor_predicted() -> None:
+    import numpy as np
+
+    from genre.metrics.scores import per_class
+
+    table = per_class(np.array([0, 1]), np.eye(3)[[0, 1]], ["a", "b", "c"])  # "c": no clip, never predicted
+    assert table.loc["c"].tolist() == [0.0, 0.0, 0.0, 0] and table.loc["a", "f1"] == 1.0

@@ -194,3 +194,38 @@ def test_every_expectation_of_the_data_suites_has_a_planted_fault_that_trips_it(
                   + [_key("balance", e) for e in balance_expectations(cfg.validation)])
     missing = sorted(set(everything) - set(tripped))
     assert not missing, missing
+
+
+def test_catalog_rows_are_the_usable_items_with_their_duplicates_and_clip_facts() -> None:
+    import pandas as pd
+
+    from genre.validation.suites import catalog_rows
+
+    def row(source_id: str, clip: str, label: str, sha: str, status: str = "ok") -> dict:
+        return {"clip_id": clip, "label": label, "source": "folder:x", "source_id": source_id, "sha256": sha * 64,
+                "duration": 3.0, "sample_rate": 22050, "channels": 1, "status": status, "reason": ""}
+
+    frame = pd.DataFrame([row("b.wav", "c1", "rock", "b"), row("a.wav", "c1", "rock", "a"),
+                          row("c.wav", "c2", "jazz", "a"), row("d.wav", "c2", "pop", "d"),
+                          row("e.wav", "c3", "rock", "e", status="failed")])
+    ok = catalog_rows(frame)
+    assert ok["item"].tolist() == ["folder:x:a.wav", "folder:x:b.wav", "folder:x:c.wav", "folder:x:d.wav"]
+    # the first item (in catalog order) of a content is the original; later ones name it
+    assert ok["exact_duplicate_of"].fillna("").tolist() == ["", "", "folder:x:a.wav", ""]
+    assert ok["sha256s_per_clip"].tolist() == [2, 2, 2, 2] and ok["labels_per_clip"].tolist() == [1, 1, 2, 2]
+    assert ok["exact_duplicate_of"].dtype == object and ok["item"].dtype == object
+
+
+def test_balance_counts_clips_per_genre_against_the_smallest() -> None:
+    import pandas as pd
+
+    ok = pd.DataFrame({"clip_id": ["a", "a", "b", "c", "d", "e", "f"],
+                       "label": ["rock", "rock", "rock", "jazz", "jazz", "jazz", "jazz"]})
+    table = balance_rows(ok, None)
+    assert dict(zip(table["label"], table["clips"])) == {"jazz": 4, "rock": 2}  # one row per clip, not per item
+    assert dict(zip(table["label"], table["ratio_to_smallest"])) == {"jazz": 2.0, "rock": 1.0}
+    configured = balance_rows(ok, ["rock", "jazz", "polka"])
+    assert configured["label"].tolist() == ["rock", "jazz", "polka"] and configured["clips"].tolist() == [2, 4, 0]
+    assert configured["ratio_to_smallest"].tolist() == [2.0, 4.0, 0.0]  # against one clip when a genre has none
+    empty = balance_rows(ok.head(0), None)
+    assert len(empty) == 0 and list(empty.columns) == ["label", "clips", "ratio_to_smallest"]

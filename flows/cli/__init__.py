@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flows.cli import ingest, models, pipeline, train, use
+from flows.cli import ingest, models, monitor, pipeline, train, use
 
 EPILOG = """examples:
   genre run                                   # whole pipeline on the SYNTHETIC demo set
@@ -25,6 +25,7 @@ EPILOG = """examples:
   genre serve --port 3000                     # POST /classify with an audio upload
   genre models list                           # every packaged model; * marks the champion
   genre models rollback                       # the previous champion serves again
+  genre monitor                               # drift and live accuracy of the served champion; retrain if needed
 """
 
 
@@ -34,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="where stores, models and runs live (default: $GENRE_HOME or ./.genre)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for group in (pipeline, ingest, train, models, use):
+    for group in (pipeline, ingest, train, models, use, monitor):
         group.register(sub)
     return p
 

@@ -12,6 +12,7 @@ from flows.cli.common import config_args, home_dir, parse_overrides, prefect_env
 def cmd_run(args: argparse.Namespace) -> int:
     prefect_env()
     from flows.pipeline import genre_pipeline
+    from flows.run import StageFailed
     from genre.config import RunSettings
     from genre.validation.runner import ValidationError
 
@@ -19,10 +20,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings = RunSettings.from_dotted({**parse_overrides(args.set), "dask_address": args.dask_address,
                                             "dask_local": args.dask_local or None})
         summary = genre_pipeline(data=args.data, config=args.config, home=home_dir(args), settings=settings)
-    except (FileNotFoundError, ConnectionError, ValueError, ValidationError) as exc:
+    except (FileNotFoundError, ConnectionError, ValueError, ValidationError, StageFailed) as exc:
         # bad paths, config values, unreachable Dask scheduler, failed critical data checks: the log above has
-        # the details; end with the one line that says what went wrong, not a traceback
-        print(f"genre run: stopped: {exc}", file=sys.stderr)
+        # the details; end with the one line that says what went wrong (and in which stage), not a traceback
+        cause = exc.__cause__ if isinstance(exc, StageFailed) else exc
+        if not isinstance(cause, (FileNotFoundError, ConnectionError, ValueError, ValidationError)):
+            raise  # a bug, not bad input: the traceback is what a report needs
+        where = f" in stage {exc.stage}" if isinstance(exc, StageFailed) else ""
+        print(f"genre run: stopped{where}: {cause}", file=sys.stderr)
         return 1
     print(json.dumps({k: summary[k] for k in ("test", "promoted", "decision")}, indent=2))
     return 0

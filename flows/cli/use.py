@@ -98,11 +98,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     home, record = found
     cfg = load_config(args.config, **{**parse_overrides(args.set), "serve.host": args.host,
                                       "serve.port": args.port}).serve
-    env = {**os.environ, "BENTOML_HOME": str(registry.use_store(home)), "GENRE_SERVE_CONFIG": cfg.model_dump_json()}
+    env = {**os.environ, "BENTOML_HOME": str(registry.use_store(home)), "GENRE_SERVE_CONFIG": cfg.model_dump_json(),
+           "GENRE_HOME": str(Path(home).resolve())}  # absolute: `bentoml serve BENTO` runs in the Bento's folder
     bento = args.bento or record.get("bento") or registry.bento_for(record["tag"], record["tag"].split(":")[0])
     base = f"http://{cfg.host}:{cfg.port}"
-    print(f"serving Bento {bento} on {base}: POST /classify, POST /classify_batch, GET /model; "
-          f"API description at {base}/docs.json")
+    print(f"serving Bento {bento} on {base}: the page at {base}/, POST /classify, POST /classify_batch, GET /model; "
+          f"API description at {base}/docs")
     if cfg.token or env.get("GENRE_SERVE_TOKEN"):
         print("requests to the API need the header 'Authorization: Bearer <token>'")
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):

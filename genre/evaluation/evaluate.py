@@ -13,9 +13,10 @@ from genre.features.dataset import extract_dataset
 from genre.metrics.plots import markdown_table, metrics_table
 from genre.metrics.scores import Scores, score
 from genre.models import ensemble
+from genre.models.pretrained import PretrainedMember
 from genre.models.train import ClassicalResult, Split, classical_held_apart, clip_labels
 from genre.models.vgg16_training import TrainedCNN
-from genre.serving.predictor import ENSEMBLE, NETWORK, Predictor
+from genre.serving.predictor import ENSEMBLE, NETWORK, PRETRAINED, Predictor
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Evaluation:
             "### Candidates on held-apart clips", markdown_table(self.selection.rows()),
             metrics_table(self.test, "Test (clip level, frozen split; it only scores)"),
         ]
+        parts.insert(1, f"Pretrained member: {info.get('pretrained_member', 'off')}; the candidate uses "
+                        f"{info.get('pretrained', 'none')}.")
         if "cnn_mode" in info:
             parts.insert(1, f"VGG16: {info['cnn_mode']} (weights `{info.get('cnn_weights')}`), precision "
                             f"{info.get('cnn_precision')}, best epoch {int(info.get('cnn_best_epoch', -1)) + 1}, "
@@ -56,43 +59,58 @@ class Evaluation:
         return "\n\n".join(parts)
 
 
-def held_apart(classical: ClassicalResult, probe: Predictor, train: Split, val: Split) -> tuple[dict[str, np.ndarray],
-                                                                                                 np.ndarray]:
+def held_apart(classical: ClassicalResult, probe: Predictor, train: Split, val: Split,
+               pretrained: PretrainedMember | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Clip probabilities of every member of ``probe`` on clips none of them was fitted on, and their labels.
 
     VGG16 has validation predictions only, so with it in ``probe`` the clips are the validation clips; without it,
-    the training clips (the classical models' out-of-fold predictions) and the validation clips.
+    the training clips (the classical models' and the pretrained head's out-of-fold predictions) and the
+    validation clips.
     """
     if NETWORK not in probe.members:
-        return classical_held_apart(classical, train, val, probe.members)
-    probs = probe.predict_clips(val.X, val.mels, val.clips)
+        probs, y = classical_held_apart(classical, train, val, [m for m in probe.members if m != PRETRAINED])
+        if pretrained is not None:
+            probs[PRETRAINED] = pretrained.held_apart(train, val)[0]
+        return probs, y
+    probs = probe.predict_clips(val.X, val.mels, val.clips, val.E)
     del probs[ENSEMBLE]
     return probs, clip_labels(val)
 
 
 def evaluate(classical: ClassicalResult, cnn: TrainedCNN | None, train: Split, val: Split, test: Split,
-             labels: list[str], cfg: Config) -> Evaluation:
-    """Choose the candidate on held-apart clips, build its predictor, and score everything on the test clips."""
-    members = list(classical.fitted) + ([NETWORK] if cnn is not None else [])
+             labels: list[str], cfg: Config, pretrained: PretrainedMember | None = None) -> Evaluation:
+    """Choose the candidate on held-apart clips, build its predictor, and score everything on the test clips.
+
+    ``pretrained`` (the musicnn head) is a member beside the classical models and VGG16 when given."""
+    members = (list(classical.fitted) + ([PRETRAINED] if pretrained is not None else [])
+               + ([NETWORK] if cnn is not None else []))
     everything = ensemble.Combiner("average", members, [1.0 / len(members)] * len(members), n_classes=len(labels))
-    probe = Predictor(labels=labels, features=cfg.features, classical={n: f.model for n, f in classical.fitted.items()},
-                      combiner=everything, cnn=cnn.model if cnn else None, image_size=cfg.cnn.image_size,
-                      info=cnn.info() if cnn else {})
-    probs, y = held_apart(classical, probe, train, val)
-    sets = ensemble.member_sets(members, classical.best, NETWORK if cnn else None)
+    heads = {n: f.model for n, f in classical.fitted.items()}
+    info = {**(cnn.info() if cnn else {}), "pretrained_member": pretrained.describe() if pretrained else "off"}
+    if pretrained is not None:
+        heads[PRETRAINED] = pretrained.fitted.model
+    probe = Predictor(labels=labels, features=cfg.features, classical=heads, combiner=everything,
+                      cnn=cnn.model if cnn else None, image_size=cfg.cnn.image_size, info=info,
+                      pretrained=pretrained.cfg if pretrained else None)
+    probs, y = held_apart(classical, probe, train, val, pretrained)
+    sets = ensemble.member_sets(members, classical.best, NETWORK if cnn else None,
+                                PRETRAINED if pretrained is not None else None)
     selection = ensemble.choose(probs, y, len(labels), sets, cfg.ensemble.methods, cfg.ensemble.folds, cfg.ensemble.seed)
     chosen = selection.chosen
+    uses_pretrained = PRETRAINED in chosen.members
     predictor = Predictor(labels=labels, features=cfg.features,
                           classical={m: probe.classical[m] for m in chosen.members if m != NETWORK},
                           combiner=chosen, cnn=probe.cnn if NETWORK in chosen.members else None,
-                          image_size=cfg.cnn.image_size, info={**probe.info, "ensemble": chosen.describe()})
+                          image_size=cfg.cnn.image_size, pretrained=probe.pretrained if uses_pretrained else None,
+                          info={**probe.info, "ensemble": chosen.describe(),
+                                "pretrained": pretrained.describe() if uses_pretrained else "none"})
 
-    test_probs = probe.predict_clips(test.X, test.mels, test.clips)
+    test_probs = probe.predict_clips(test.X, test.mels, test.clips, test.E)
     del test_probs[ENSEMBLE]
     for c in selection.candidates:
         if c.method != "member" and not c.skipped:
             test_probs[c.name] = selection.combiner(c).combine(test_probs)
-    test_probs[ENSEMBLE] = predictor.predict_clips(test.X, test.mels, test.clips)[ENSEMBLE]
+    test_probs[ENSEMBLE] = predictor.predict_clips(test.X, test.mels, test.clips, test.E)[ENSEMBLE]
     return Evaluation(predictor, selection, labels, pd.unique(test.clips), clip_labels(test), test_probs)
 
 
@@ -102,12 +120,16 @@ def champion_probs(champion: Predictor, evaluation: Evaluation, test_clips: pd.D
     the reason it cannot be compared."""
     if champion.labels != evaluation.labels:
         return None, f"the champion knows other genres ({', '.join(champion.labels)})"
-    if champion.features == cfg.features:
-        X, mels, clips = test.X, test.mels, test.clips
-    else:  # the champion used other features: compute them (cached) with its own config
-        fs = extract_dataset(test_clips, audio_paths, cfg.feature_cache, champion.features, workers=cfg.workers)
-        X, mels, clips = fs.features(), fs.mels, fs.table["clip_id"].to_numpy()
-    probs = champion.predict_clips(X, mels, clips)[ENSEMBLE]
+    same_embeddings = champion.pretrained is None or (
+        test.E is not None and (champion.pretrained.checkpoint, champion.pretrained.layer)
+        == (cfg.pretrained.checkpoint, cfg.pretrained.layer))
+    if champion.features == cfg.features and same_embeddings:
+        X, mels, clips, E = test.X, test.mels, test.clips, test.E
+    else:  # the champion used other features or embeddings: compute them (cached) with its own config
+        fs = extract_dataset(test_clips, audio_paths, cfg.feature_cache, champion.features, workers=cfg.workers,
+                             pretrained=champion.pretrained)
+        X, mels, clips, E = fs.features(), fs.mels, fs.table["clip_id"].to_numpy(), fs.embeddings
+    probs = champion.predict_clips(X, mels, clips, E)[ENSEMBLE]
     frame = pd.DataFrame(probs, index=pd.unique(clips))
     missing = set(evaluation.test_clips) - set(frame.index)
     if missing:

@@ -14,6 +14,7 @@ from genre.evaluation.gate import GateRecord
 from genre.metrics.plots import file_slug, markdown_table, plot_confusion, plot_roc
 from genre.metrics.scores import per_class
 from genre.serving.predictor import ENSEMBLE
+from genre.serving.registry import REPORT_PLOTS
 
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}"
          "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}")
@@ -43,13 +44,13 @@ def write_report(evaluation: Evaluation, record: GateRecord, out_dir: str | Path
     y, labels = evaluation.y_test, evaluation.labels
     chosen = f"chosen: {evaluation.selection.chosen.name}"
     curves = {chosen if name == ENSEMBLE else name: p for name, p in evaluation.test_probs.items()}
-    images = [plot_roc(y, curves, labels, out / "roc.png", "Test clips: every member and candidate")]
+    images = [plot_roc(y, curves, labels, out / REPORT_PLOTS["roc"], "Test clips: every member and candidate")]
     members = {c.name for c in evaluation.selection.candidates if c.method == "member"}
     for name, s in evaluation.test.items():
         if name == ENSEMBLE or name in members:
             title = f"{evaluation.selection.chosen.name} (chosen)" if name == ENSEMBLE else name
-            images.append(plot_confusion(s.confusion, labels, out / f"confusion-{file_slug(name)}.png",
-                                         f"{title}, test clips"))
+            file = REPORT_PLOTS["confusion"] if name == ENSEMBLE else f"confusion-{file_slug(name)}.png"
+            images.append(plot_confusion(s.confusion, labels, out / file, f"{title}, test clips"))
     title = f"Evaluation: {evaluation.selection.chosen.name}, gate: {record.verdict}"
     md, body = [f"# {title}"], [f"<h1>{html.escape(title)}</h1>"]
     for heading, content in _sections(evaluation, record):

@@ -10,12 +10,14 @@ probability calibration uses inner folds grouped the same way, so no clip is eve
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from scipy.stats import loguniform, randint, uniform
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -107,6 +109,21 @@ def fit_pipeline(model: Pipeline, X: np.ndarray, y: np.ndarray, groups: np.ndarr
         except ValueError as exc:
             raise ValueError(f"SVM probability calibration: {exc}") from exc
     return model.fit(X, y, **params)
+
+
+@contextmanager
+def search_backend(address: str | None) -> Iterator[int | None]:
+    """Where the searches' fits run: on the Dask cluster at ``address`` through joblib's Dask backend, or (no
+    address) in local processes. Yields the ``n_jobs`` to use there (-1: every worker thread of the cluster) or None
+    (keep the local count). The cluster's workers must be able to import ``genre``."""
+    if not address:
+        yield None
+        return
+    from distributed import Client
+
+    with Client(address, timeout=30, set_as_default=False) as client, \
+            parallel_config(backend="dask", client=client, wait_for_workers_timeout=60):
+        yield -1
 
 
 def predict_proba(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:

@@ -26,13 +26,16 @@ BENTO_DESCRIPTION = """# genre classifier, model {tag}
 - `POST /classify`: multipart field `audio` (wav, flac, mp3, ogg, au; m4a with ffmpeg), optional `segments=true`:
   the top genre, a probability per genre, the seconds analysed, the model tag, unusual features.
 - `POST /classify_batch`: several `audio` files, one answer each; a bad file fails alone.
+- `POST /feedback`: JSON `request_id` (every answer has one) and the true `genre`, for the monitor's live accuracy.
 - `GET /model`: tag, genres, metrics, gate record, training data version, precision.
 - `GET /livez`, `GET /readyz`, `GET /metrics`: BentoML's health, readiness and Prometheus metrics.
+- `GET /`: a page for people (drop a song, see its genre; the model's facts and evaluation plots); `GET /docs`: the API.
 
 Limits (upload size, duration) and the optional bearer token come from the `serve` config section
 (`GENRE_SERVE_TOKEN` for the token); bad input is answered 400, 413 or 415 with the client's file name.
 """
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repo: genre/serving/registry.py -> genre/serving -> genre -> .
+REPORT_PLOTS = {"roc": "roc.png", "confusion": "confusion-ensemble.png"}  # in a run's evaluation/ folder
 
 
 def use_store(home: str | Path) -> Path:
@@ -164,6 +167,22 @@ def model_info(tag: str) -> dict[str, Any]:
             "path": model.path, "labels": dict(model.info.labels), "metadata": dict(model.info.metadata)}
 
 
+def promotion(home: str | Path, tag: str) -> dict[str, Any] | None:
+    """When, how (``promote`` or ``rollback``) and by whom model ``tag`` last became the champion of ``home``."""
+    made = [e for e in _read(home).events if e["tag"] == tag and e["action"] in ("promote", "rollback")]
+    return {k: made[-1][k] for k in ("action", "at", "by")} if made else None
+
+
+def report_plots(home: str | Path, tag: str) -> dict[str, Path]:
+    """The ROC curves and the chosen candidate's confusion matrix of the evaluation report of the run that trained
+    model ``tag`` (``<home>/runs/<run>/evaluation``, written by genre.evaluation.report), those on this machine."""
+    run = model_info(tag)["metadata"].get("run")
+    if not run:
+        return {}
+    folder = Path(home) / "runs" / str(run) / "evaluation"
+    return {name: folder / file for name, file in REPORT_PLOTS.items() if (folder / file).is_file()}
+
+
 def champion_data_version(home: str | Path) -> str | None:
     """The data version the champion of ``home`` learnt from (its model's metadata), or None without a champion.
 
@@ -206,7 +225,7 @@ def build_bento(tag: str, name: str) -> str:
             SERVICE,
             name=name,
             build_ctx=str(PROJECT_ROOT),
-            include=["genre/**/*.py", "services/**/*.py"],
+            include=["genre/**/*.py", "services/**/*.py", "services/page/files/*"],
             args={"model_tag": tag},
             python={"packages": _runtime_packages()},
             labels={"model": tag.replace(":", "-")},

@@ -1,0 +1,152 @@
+"""The Keras port of musicnn: parity with the original TF1 code, its preprocessing, the embedding cache, and the
+pretrained member from training to serving."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genre.config import FeatureConfig, PretrainedConfig, load_config
+from genre.data.audio import load
+from genre.data.store import sha256_file
+from genre.features import pretrained as musicnn
+from genre.features.dataset import FeatureCache, extract_dataset
+from genre.models.ensemble import Combiner
+from genre.models.pretrained import train_pretrained
+from genre.models.train import Split
+from genre.serving.predictor import ENSEMBLE, PRETRAINED, IncompatibleModel, Predictor
+
+FIXTURE = Path(__file__).parent / "data" / "musicnn_reference.npz"
+# The port against musicnn's own TF1 code (scripts/musicnn_reference.py), end to end from the audio file: the
+# largest difference measured was 7.6e-05 on max_pool (values up to ~110), under 1e-6 on the taggrams.
+ATOL, RTOL = 1e-4, 1e-5
+MSD = PretrainedConfig(checkpoint="MSD_musicnn", layer="max_pool")
+
+
+def test_port_matches_the_original_network(gtzan_mini: Path) -> None:
+    meta = json.loads(FIXTURE.with_suffix(".json").read_text())
+    ref = np.load(FIXTURE)
+    worst = {}
+    for checkpoint in meta["checkpoints"]:
+        model = musicnn.build(checkpoint)
+        assert set(model.output) == set(musicnn.layers_of(checkpoint))
+        for i, clip in enumerate(meta["clips"]):
+            mel = musicnn.log_mel(load(gtzan_mini / clip, musicnn.SAMPLE_RATE))
+            patches = musicnn.patches_at(mel, [k * musicnn.PATCH_FRAMES for k in range(meta["patches"])])
+            out = model(patches, training=False)
+            for layer in musicnn.layers_of(checkpoint):
+                expected = ref[f"{checkpoint}/{i}/{layer}"]
+                got = np.asarray(out[layer])
+                np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=f"{checkpoint} {layer}")
+                worst[checkpoint, layer] = max(worst.get((checkpoint, layer), 0.0), float(np.abs(got - expected).max()))
+            if checkpoint == "MSD_musicnn":  # the compiled path the pipeline and the service use
+                np.testing.assert_allclose(musicnn.embed(patches, checkpoint, "max_pool"),
+                                           ref[f"{checkpoint}/{i}/max_pool"], rtol=RTOL, atol=ATOL)
+        # the patches differ, so a port that repeated the first patch (the original extractor's bug) would fail
+        assert not np.allclose(ref[f"{checkpoint}/0/taggram"][0], ref[f"{checkpoint}/0/taggram"][1])
+    print("largest differences:", {f"{c} {layer}": f"{e:.1e}" for (c, layer), e in worst.items()})
+
+
+def test_input_is_float32_and_finite_on_loud_audio() -> None:
+    t = np.arange(3 * musicnn.SAMPLE_RATE) / musicnn.SAMPLE_RATE
+    mel = musicnn.log_mel(np.sign(np.sin(2 * np.pi * 440 * t)).astype(np.float32))  # full-scale square wave
+    assert mel.dtype == np.float32 and mel.shape == (188, musicnn.N_MELS)
+    assert np.isfinite(mel).all() and mel.max() > 4.8  # float16 would have overflowed to inf here
+
+
+def test_short_clip_is_repeated_to_one_patch() -> None:
+    cfg = FeatureConfig()
+    rng = np.random.default_rng(0)
+    short = (0.1 * rng.standard_normal(int(1.5 * cfg.sample_rate))).astype(np.float32)
+    patches = musicnn.segment_patches(short, cfg)
+    assert patches.shape == (1, musicnn.PATCH_FRAMES, musicnn.N_MELS)
+    filled = np.resize(short, int(cfg.segment_seconds * cfg.sample_rate))
+    np.testing.assert_array_equal(patches, musicnn.segment_patches(filled, cfg))
+
+
+def test_unavailable_says_why() -> None:
+    assert musicnn.unavailable(MSD) == ""
+    assert musicnn.unavailable(PretrainedConfig(checkpoint="none")) == "pretrained.checkpoint = none"
+    assert "no layer 'max_pool'" in musicnn.unavailable(PretrainedConfig(checkpoint="MSD_vgg", layer="max_pool"))
+
+
+def _catalog(paths: list[Path], labels: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"clip_id": [p.stem for p in paths], "sha256": [sha256_file(p) for p in paths],
+                         "label": labels})
+
+
+def test_embeddings_are_cached_per_clip_checkpoint_and_layer(tone, tmp_path: Path) -> None:
+    paths = [tone(f"c{i}.wav", freq=220.0 * (i + 1), seconds=4.5, seed=i) for i in range(3)]
+    clips, cfg = _catalog(paths, ["a", "b", "a"]), FeatureConfig()
+    first = extract_dataset(clips, paths, tmp_path / "cache", cfg, progress=False, pretrained=MSD)
+    assert (first.stats.decoded, first.stats.embeddings) == (3, 3)
+    assert first.embeddings.shape == (len(first.table), 753)
+    again = extract_dataset(clips, paths, tmp_path / "cache", cfg, progress=False, pretrained=MSD,
+                            out_root=tmp_path / "sets")
+    assert (again.stats.decoded, again.stats.embeddings, again.stats.cached) == (0, 0, 3)
+    np.testing.assert_array_equal(first.embeddings, again.embeddings)
+    other = PretrainedConfig(checkpoint="MSD_musicnn", layer="penultimate")
+    third = extract_dataset(clips, paths, tmp_path / "cache", cfg, progress=False, pretrained=other)
+    assert (third.stats.features, third.stats.mels, third.stats.embeddings) == (0, 0, 3)  # only the new layer
+    assert third.embeddings.shape == (len(third.table), 200)
+    assert extract_dataset(clips, paths, tmp_path / "cache", cfg, progress=False).embeddings is None
+    cache = FeatureCache(tmp_path / "cache", cfg, MSD)
+    assert cache.path("embeddings", clips["sha256"][0]).parent.parent.name.startswith("embeddings-MSD_musicnn-max_pool-")
+
+
+@pytest.fixture(scope="module")
+def three_genres(gtzan_mini: Path, tmp_path_factory) -> tuple[pd.DataFrame, list[Path], Path]:
+    paths = sorted(p for g in ("blues", "classical", "metal") for p in (gtzan_mini / g).glob("*.wav"))
+    home = tmp_path_factory.mktemp("pretrained")
+    return _catalog(paths, [p.parent.name for p in paths]), paths, home
+
+
+def test_member_serves_what_it_learnt(three_genres, monkeypatch) -> None:
+    """Trained on cached embeddings, the member gives the same probabilities when the predictor computes the
+    embeddings itself from the audio file (the serving path)."""
+    clips, paths, home = three_genres
+    cfg = load_config(home=str(home), workers=1, **{"classical.search_iterations": 2, "classical.cv_folds": 2})
+    fs = extract_dataset(clips, paths, cfg.feature_cache, cfg.features, progress=False, pretrained=cfg.pretrained)
+    labels = sorted(clips["label"].unique())
+    test_clip = clips["clip_id"].iloc[0]
+    assignment = {c: "test" if c == test_clip else "train" for c in clips["clip_id"]}
+    train, test = (Split.of(fs, assignment, name, labels) for name in ("train", "test"))
+    member = train_pretrained(train, None, cfg, progress=False)
+    assert member.fitted.cv_roc_auc > 0.9 and member.describe() == "MSD_musicnn max_pool + logreg"
+    predictor = Predictor(labels=labels, features=cfg.features, classical={PRETRAINED: member.fitted.model},
+                          combiner=Combiner("member", [PRETRAINED], [1.0], n_classes=len(labels)),
+                          pretrained=cfg.pretrained)
+    folder = predictor.save(home / "predictor")
+    # the model carries its checkpoint's variables: it serves where the musicnn wheel is not installed (a Bento)
+    monkeypatch.setattr(musicnn, "find_spec", lambda name: None)
+    loaded = Predictor.load(folder)
+    assert loaded.pretrained == cfg.pretrained and (folder / "pretrained" / "MSD_musicnn" / ".index").is_file()
+    served = loaded.classify_file(paths[0])
+    learnt = loaded.predict_clips(test.X, test.mels, test.clips, test.E)[ENSEMBLE][0]
+    np.testing.assert_allclose([served.probabilities[g] for g in labels], learnt, atol=1e-5)
+    assert served.genre == "blues"
+
+
+def test_a_model_from_other_embeddings_is_refused(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    head = LogisticRegression().fit(rng.standard_normal((20, 4)), np.arange(20) % 2)
+    predictor = Predictor(labels=["a", "b"], features=FeatureConfig(), classical={PRETRAINED: head},
+                          combiner=Combiner("member", [PRETRAINED], [1.0], n_classes=2), pretrained=MSD)
+    folder = predictor.save(tmp_path / "p")
+    assert Predictor.load(folder).pretrained == MSD
+    meta = json.loads((folder / "predictor.json").read_text())
+    meta["pretrained"]["version"] = musicnn.EMBEDDINGS_VERSION + 1
+    (folder / "predictor.json").write_text(json.dumps(meta))
+    with pytest.raises(IncompatibleModel, match="pretrained embeddings"):
+        Predictor.load(folder)
+
+
+def test_without_the_package_it_says_so(monkeypatch) -> None:
+    monkeypatch.setattr(musicnn, "find_spec", lambda name: None)
+    assert "musicnn package (its checkpoints) is not installed" in musicnn.unavailable(MSD)
