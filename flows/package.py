@@ -29,7 +29,9 @@ def package_task(evaluation: Evaluation, record: GateRecord, run_dir: Path, fact
                 "cnn_precision": info.get("cnn_precision"), "cnn_weights": info.get("cnn_weights"),
                 "pretrained": info.get("pretrained", "none")}
     folder = evaluation.predictor.save(run_dir / "predictor")
-    tag = registry.save_model(folder, cfg.model_name, metadata=metadata, labels={"method": evaluation.selection.chosen.method})
+    tag = registry.save_model(folder, cfg.model_name, metadata=metadata,
+                              labels={"method": evaluation.selection.chosen.method},
+                              evaluation_dir=run_dir / "evaluation")
     bento = registry.build_bento(tag, cfg.model_name)
     print(f"packaged {tag}; Bento {bento}")
     return {"tag": tag, "bento": bento, "roc_auc": evaluation.test[ENSEMBLE].roc_auc,

@@ -126,3 +126,23 @@ def test_a_promotion_killed_at_any_moment_leaves_the_old_champion_or_the_new_one
         assert state["events"][-1]["tag"] == current  # the history agrees with the champion
     assert not list(home.glob("champion.json.*tmp*")), "a killed write left a temporary file behind"
     assert _genre(home, "promote", tags[2]).returncode == 0  # the lock was released by the killed processes
+
+
+def test_a_model_carries_its_folders_and_its_evaluation_plots(store, tmp_path: Path) -> None:
+    """Subfolders of a saved predictor (the pretrained member's checkpoint) and the report's plots go into the
+    BentoML model, so a model served away from its run folder (a Bento in a container) still shows them."""
+    home, _, _ = store
+    folder = tmp_path / "predictor"
+    (folder / "pretrained" / "ckpt").mkdir(parents=True)
+    (folder / "pretrained" / "ckpt" / ".index").write_bytes(b"variables")
+    (folder / "predictor.json").write_text("{}")
+    evaluation = tmp_path / "evaluation"
+    evaluation.mkdir()
+    for file in registry.REPORT_PLOTS.values():
+        (evaluation / file).write_bytes(b"\x89PNG " + file.encode())
+    tag = registry.save_model(folder, NAME, {"run": "a-run-not-on-this-machine"}, {}, evaluation_dir=evaluation)
+    path = Path(registry.model_info(tag)["path"])
+    assert (path / "pretrained" / "ckpt" / ".index").read_bytes() == b"variables"
+    plots = registry.report_plots(home, tag)
+    assert set(plots) == set(registry.REPORT_PLOTS) and all(p.is_relative_to(path) for p in plots.values())
+    assert plots["roc"].read_bytes() == b"\x89PNG roc.png"

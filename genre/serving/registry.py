@@ -36,6 +36,7 @@ Limits (upload size, duration) and the optional bearer token come from the `serv
 """
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repo: genre/serving/registry.py -> genre/serving -> genre -> .
 REPORT_PLOTS = {"roc": "roc.png", "confusion": "confusion-ensemble.png"}  # in a run's evaluation/ folder
+PLOTS_DIR = "evaluation"  # those plots' copy inside the BentoML model
 
 
 def use_store(home: str | Path) -> Path:
@@ -61,14 +62,20 @@ def use_store(home: str | Path) -> Path:
     return path
 
 
-def save_model(predictor_dir: Path, name: str, metadata: dict[str, Any], labels: dict[str, str]) -> str:
-    """Copy a saved predictor into a new BentoML model (``metadata`` made JSON-plain); returns its tag."""
+def save_model(predictor_dir: Path, name: str, metadata: dict[str, Any], labels: dict[str, str],
+               evaluation_dir: Path | None = None) -> str:
+    """Copy a saved predictor (and the report's plots from ``evaluation_dir``, so the model shows them wherever it
+    is served) into a new BentoML model (``metadata`` made JSON-plain); returns its tag."""
     import bentoml
 
     with bentoml.models.create(name, metadata=_plain(json.loads(json.dumps(metadata, default=str))),
                                labels=labels) as model:
         for item in Path(predictor_dir).iterdir():
-            shutil.copy2(item, Path(model.path) / item.name)
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, Path(model.path) / item.name)
+        plots = [Path(evaluation_dir) / f for f in REPORT_PLOTS.values()] if evaluation_dir else []
+        for plot in [p for p in plots if p.is_file()]:
+            (Path(model.path) / PLOTS_DIR).mkdir(exist_ok=True)
+            shutil.copy2(plot, Path(model.path) / PLOTS_DIR / plot.name)
     return str(model.tag)
 
 
@@ -175,12 +182,15 @@ def promotion(home: str | Path, tag: str) -> dict[str, Any] | None:
 
 def report_plots(home: str | Path, tag: str) -> dict[str, Path]:
     """The ROC curves and the chosen candidate's confusion matrix of the evaluation report of the run that trained
-    model ``tag`` (``<home>/runs/<run>/evaluation``, written by genre.evaluation.report), those on this machine."""
-    run = model_info(tag)["metadata"].get("run")
-    if not run:
-        return {}
-    folder = Path(home) / "runs" / str(run) / "evaluation"
-    return {name: folder / file for name, file in REPORT_PLOTS.items() if (folder / file).is_file()}
+    model ``tag``: the model's own copy, else the run's folder (``<home>/runs/<run>/evaluation``, written by
+    genre.evaluation.report) for models packaged before they carried one; those that exist."""
+    info = model_info(tag)
+    folders = [Path(info["path"]) / PLOTS_DIR]
+    if info["metadata"].get("run"):
+        folders.append(Path(home) / "runs" / str(info["metadata"]["run"]) / "evaluation")
+    found = {name: next((f / file for f in folders if (f / file).is_file()), None)
+             for name, file in REPORT_PLOTS.items()}
+    return {name: path for name, path in found.items() if path is not None}
 
 
 def champion_data_version(home: str | Path) -> str | None:
