@@ -43,7 +43,8 @@ def _write_many(home: str, worker: int, n: int) -> None:
 
 def test_log_is_whole_lines_under_threads_and_processes(tmp_path: Path) -> None:
     home = str(tmp_path)
-    context = multiprocessing.get_context("fork")  # before this process starts a log thread
+    # spawn, not fork: a fork of the test session (threads left by earlier tests) can deadlock in the child
+    context = multiprocessing.get_context("spawn")
     procs = [context.Process(target=_write_many, args=(home, w, 300)) for w in (1, 2)]
     for p in procs:
         p.start()
@@ -53,7 +54,7 @@ def test_log_is_whole_lines_under_threads_and_processes(tmp_path: Path) -> None:
         list(pool.map(log.predicted, records))
     log.close()
     for p in procs:
-        p.join(60)
+        p.join(120)
         assert p.exitcode == 0
     day = prediction_log.log_dir(home) / prediction_log.now().date().isoformat()
     assert len(list(day.glob("predictions-*.jsonl"))) == 3  # one file per process

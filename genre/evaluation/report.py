@@ -3,21 +3,15 @@ plot, confusion matrices, the chosen candidate's per-class table, the candidates
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
-import pandas as pd
-
-from genre.atomic import write_json, write_text
+from genre.atomic import write_json
 from genre.evaluation.evaluate import Evaluation
 from genre.evaluation.gate import GateRecord
-from genre.metrics.plots import file_slug, markdown_table, plot_confusion, plot_roc
+from genre.metrics.plots import file_slug, plot_confusion, plot_roc, write_pages
 from genre.metrics.scores import per_class
 from genre.serving.predictor import ENSEMBLE
 from genre.serving.registry import REPORT_PLOTS
-
-STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}"
-         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}")
 
 
 def _sections(evaluation: Evaluation, record: GateRecord) -> list[tuple[str, list[dict[str, object]] | str]]:
@@ -52,18 +46,7 @@ def write_report(evaluation: Evaluation, record: GateRecord, out_dir: str | Path
             file = REPORT_PLOTS["confusion"] if name == ENSEMBLE else f"confusion-{file_slug(name)}.png"
             images.append(plot_confusion(s.confusion, labels, out / file, f"{title}, test clips"))
     title = f"Evaluation: {evaluation.selection.chosen.name}, gate: {record.verdict}"
-    md, body = [f"# {title}"], [f"<h1>{html.escape(title)}</h1>"]
-    for heading, content in _sections(evaluation, record):
-        md += [f"## {heading}", content if isinstance(content, str) else markdown_table(content)]
-        body += [f"<h2>{html.escape(heading)}</h2>",
-                 f"<p>{html.escape(content)}</p>" if isinstance(content, str)
-                 else pd.DataFrame(content).to_html(index=False)]
-    md += [f"![{p.stem}]({p.name})" for p in images]
-    body += [f'<img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}">' for p in images]
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
-    files = [out / "report.html", out / "report.md", out / "gate.json"]
-    write_text(files[0], page)
-    write_text(files[1], "\n\n".join(md) + "\n")
+    sections = _sections(evaluation, record)
+    files = write_pages(out, title, sections, images) + [out / "gate.json"]
     write_json(files[2], record.to_dict())
     return images + files

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_curve
 
-from genre.atomic import atomic_path
+from genre.atomic import atomic_path, write_text
 from genre.metrics.scores import Scores
+
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}"
+         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}")
+Section = tuple[str, str | list[dict[str, object]]]  # a heading and a paragraph or table rows
+
+
+def write_pages(out: Path, title: str, sections: list[Section], images: list[Path]) -> list[Path]:
+    """``out``/report.html and report.md: the title, each section (a paragraph or a table), then the images
+    (PNGs in ``out``); returns the two files."""
+    md, body = [f"# {title}"], [f"<h1>{html.escape(title)}</h1>"]
+    for heading, content in sections:
+        md += [f"## {heading}", content if isinstance(content, str) else markdown_table(content)]
+        body += [f"<h2>{html.escape(heading)}</h2>",
+                 f"<p>{html.escape(content)}</p>" if isinstance(content, str)
+                 else pd.DataFrame(content).to_html(index=False)]
+    md += [f"![{p.stem}]({p.name})" for p in images]
+    body += [f'<img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}">' for p in images]
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
+    write_text(out / "report.html", page)
+    write_text(out / "report.md", "\n\n".join(md) + "\n")
+    return [out / "report.html", out / "report.md"]
 
 
 def metrics_table(rows: dict[str, Scores], title: str = "") -> str:

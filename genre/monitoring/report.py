@@ -3,19 +3,15 @@ predicted-genre mix against the training one, histograms of the most drifted fea
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from genre.atomic import write_json, write_text
-from genre.metrics.plots import _figure, _save, markdown_table
+from genre.atomic import write_json
+from genre.metrics.plots import _figure, _save, write_pages
 from genre.monitoring.drift import Assessment
 from genre.serving.reference import Reference
 
-STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}"
-         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}")
 TOP = 25  # features shown in the drift chart and table
 
 
@@ -81,18 +77,6 @@ def write_report(a: Assessment, reference: Reference | None, decision: str, out_
             {"feature": f.name, "KS": round(f.statistic, 3), "p-value": f"{f.p_value:.3g}",
              "drifted": "yes" if f.drifted else "", "training mean": f"{f.reference_mean:.4g}",
              "served mean": f"{f.current_mean:.4g}"} for f in sorted(a.features, key=lambda f: -f.statistic)[:TOP]]))
-    md, body = [f"# {title}"], [f"<h1>{html.escape(title)}</h1>"]
-    for heading, content in sections:
-        md += [f"## {heading}", content if isinstance(content, str) else markdown_table(content)]
-        body += [f"<h2>{html.escape(heading)}</h2>",
-                 f"<p>{html.escape(content)}</p>" if isinstance(content, str)
-                 else pd.DataFrame(content).to_html(index=False)]
-    md += [f"![{p.stem}]({p.name})" for p in images]
-    body += [f'<img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}">' for p in images]
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
-    files = [out / "report.html", out / "report.md", out / "assessment.json"]
-    write_text(files[0], page)
-    write_text(files[1], "\n\n".join(md) + "\n")
+    files = write_pages(out, title, sections, images) + [out / "assessment.json"]
     write_json(files[2], {**a.to_dict(), "decision": decision})
     return images + files
