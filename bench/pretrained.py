@@ -3,8 +3,9 @@
 One run, three parts, on ../shared/data/gtzan-mini:
 
 1. Extraction seconds per clip, one process, wall time: decode + handcrafted features and mel images; decode +
-   the pretrained embeddings of each checkpoint (one patch per 3 s segment, 50% overlap); the VGG16 forward on a
-   clip's mel images (an untrained network of the configured size: the cost is the same).
+   the pretrained embeddings of each checkpoint (a patch at every 3 s segment (50% overlap) or at every other one:
+   patch_every 1 and 2); the VGG16 forward on a clip's mel images (an untrained network of the configured size:
+   the cost is the same).
 2. Quality over ``--seeds`` split seeds (50/10/10 clips): test ROC-AUC and accuracy of the pretrained member for
    each checkpoint and layer in ``COMBOS`` (a logistic-regression head tuned like the others), of the classical
    members, of VGG16 (``--cnn-epochs``) and of the pipeline's own ``evaluate`` with the default pretrained member
@@ -41,19 +42,29 @@ from genre.models.train import Split, cv_groups, train_classical, train_cnn
 from genre.serving.predictor import ENSEMBLE, NETWORK, PRETRAINED, Predictor
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gtzan-mini"
-COMBOS = [("MSD_musicnn", "max_pool"), ("MSD_musicnn", "penultimate"), ("MSD_musicnn", "taggram"),
-          ("MTT_musicnn", "penultimate"), ("MSD_vgg", "pool5")]
+COMBOS = [("MSD_musicnn", "max_pool", 2), ("MSD_musicnn", "max_pool", 1), ("MSD_musicnn", "penultimate", 2),
+          ("MSD_musicnn", "taggram", 2), ("MTT_musicnn", "penultimate", 2), ("MSD_vgg", "pool5", 2)]
+Combo = tuple[str, str, int]  # checkpoint, layer, patch_every
 
 
-def prefill(clips: pd.DataFrame, cfg, combos: list[tuple[str, str]]) -> None:
-    """Fill the library's embedding cache with one forward pass per checkpoint for all of its layers in COMBOS
-    (the pipeline computes one layer per pass; the values are the same)."""
+def pretrained_of(combo: Combo) -> PretrainedConfig:
+    return PretrainedConfig(checkpoint=combo[0], layer=combo[1], patch_every=combo[2])
+
+
+def parse_combo(text: str) -> Combo:
+    checkpoint, layer, *every = text.split(":")
+    return checkpoint, layer, int(every[0]) if every else PretrainedConfig().patch_every
+
+
+def prefill(clips: pd.DataFrame, cfg, combos: list[Combo]) -> None:
+    """Fill the library's embedding cache with one forward pass per checkpoint for all of its layers and patch
+    spacings in COMBOS (the pipeline computes one layer per pass, on every ``patch_every``-th patch; a patch's
+    embedding does not depend on the others, so the values are the same)."""
     import tensorflow as tf
 
-    for checkpoint in dict.fromkeys(c for c, _ in combos):
-        caches = {layer: FeatureCache(cfg.feature_cache, cfg.features, PretrainedConfig(checkpoint=checkpoint,
-                                                                                        layer=layer))
-                  for c, layer in combos if c == checkpoint}
+    for checkpoint in dict.fromkeys(c[0] for c in combos):
+        caches = {combo: FeatureCache(cfg.feature_cache, cfg.features, pretrained_of(combo))
+                  for combo in combos if combo[0] == checkpoint}
         todo = [r for r in clips.itertuples() if any("embeddings" in c.missing(r.sha256) for c in caches.values())]
         if not todo:
             continue
@@ -61,9 +72,11 @@ def prefill(clips: pd.DataFrame, cfg, combos: list[tuple[str, str]]) -> None:
         forward = tf.function(lambda t, model=model: model(t, training=False), reduce_retracing=True)
         for r in todo:
             out = forward(tf.constant(musicnn.segment_patches(load(r.path, cfg.features.sample_rate), cfg.features)))
-            for layer, cache in caches.items():
-                cache.put("embeddings", r.sha256, out[layer].numpy().astype(np.float32))
-        print(f"embeddings of {checkpoint} ({', '.join(caches)}) computed for {len(todo)} clips", flush=True)
+            for (_, layer, every), cache in caches.items():
+                rows = np.arange(len(out[layer])) // every * every
+                cache.put("embeddings", r.sha256, out[layer].numpy().astype(np.float32)[rows])
+        print(f"embeddings of {checkpoint} ({', '.join(f'{c[1]} every {c[2]}' for c in caches)}) computed for "
+              f"{len(todo)} clips", flush=True)
 
 
 def extraction(paths: list[str], cfg) -> list[dict[str, object]]:
@@ -85,9 +98,11 @@ def extraction(paths: list[str], cfg) -> list[dict[str, object]]:
         layer = "max_pool" if checkpoint.endswith("musicnn") else "pool5"
         start = time.perf_counter()
         musicnn.network(checkpoint, layer)
-        pc = PretrainedConfig(checkpoint=checkpoint, layer=layer)
-        timed(f"decode + {checkpoint} embeddings", lambda p, pc=pc: musicnn.segment_embeddings(
-            load(p, cfg.features.sample_rate), cfg.features, pc), time.perf_counter() - start)
+        for every in (1, 2):
+            pc = PretrainedConfig(checkpoint=checkpoint, layer=layer, patch_every=every)
+            timed(f"decode + {checkpoint} embeddings, patch_every {every}", lambda p, pc=pc: musicnn.segment_embeddings(
+                load(p, cfg.features.sample_rate), cfg.features, pc), time.perf_counter() - start)
+            start = time.perf_counter()
     mels = {p: segment_mels(analyse(load(p, cfg.features.sample_rate), cfg.features)) for p in paths}
     start = time.perf_counter()
     model = vgg16.build(10, cfg.cnn)
@@ -135,8 +150,8 @@ def main() -> None:
     p.add_argument("--cnn-epochs", type=int, default=12,
                    help="VGG16 epochs (default 12, the pipeline's); 0: no VGG16 member, and its serving cost is "
                         "timed on an untrained network of the same size")
-    p.add_argument("--combos", nargs="+", default=[f"{c}:{layer}" for c, layer in COMBOS],
-                   help="checkpoint:layer pairs (default: %(default)s)")
+    p.add_argument("--combos", nargs="+", default=[":".join(map(str, c)) for c in COMBOS],
+                   help="checkpoint:layer[:patch_every] (default: %(default)s)")
     p.add_argument("--timing-clips", type=int, default=10, help="clips timed per extraction (default 10)")
     p.add_argument("--home", default=".genre-bench", help="feature/embedding cache (default .genre-bench)")
     args = p.parse_args()
@@ -148,12 +163,12 @@ def main() -> None:
     if args.timing_clips:
         picked = paths[:: max(1, len(paths) // args.timing_clips)][: args.timing_clips]
         print(markdown_table(extraction(picked, cfg)), flush=True)
-    combos = [tuple(c.split(":")) for c in args.combos]
+    combos = [parse_combo(c) for c in args.combos]
     prefill(clips, cfg, combos)
     sets = {combo: extract_dataset(clips, paths, cfg.feature_cache, cfg.features, workers=cfg.workers,
-                                   pretrained=PretrainedConfig(checkpoint=combo[0], layer=combo[1]))
+                                   pretrained=pretrained_of(combo))
             for combo in combos}
-    default = (cfg.pretrained.checkpoint, cfg.pretrained.layer)
+    default = (cfg.pretrained.checkpoint, cfg.pretrained.layer, cfg.pretrained.patch_every)
     labels, groups = sorted(clips["label"].unique()), cv_groups(clips)
     rows, chosen_rows, start = [], [], time.perf_counter()
     for seed in args.seeds:
@@ -166,7 +181,8 @@ def main() -> None:
         for combo, (tr, va, te) in splits.items():
             member = train_pretrained(tr, va, cfg, progress=False)
             auc, acc = member_scores(te, classical.predict_proba(member.fitted.model, te.E, len(labels)))
-            rows.append({"seed": seed, "candidate": f"{PRETRAINED}: {combo[0]} {combo[1]}", "roc_auc": auc,
+            rows.append({"seed": seed, "candidate": f"{PRETRAINED}: {combo[0]} {combo[1]} every {combo[2]}",
+                         "roc_auc": auc,
                          "accuracy": acc})
             members[combo] = member
         cnn = train_cnn(train, val, len(labels), cfg, progress=False) if args.cnn_epochs else None

@@ -168,6 +168,8 @@ class PretrainedConfig(_Section):
     checkpoint: Literal["none", "MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg"] = "MSD_musicnn"  # none: off
     layer: str = "max_pool"  # musicnn: taggram, timbral, temporal, cnn1-3, mean_pool, max_pool, penultimate; vgg: pool1-5
     head: Literal["svm", "logreg", "random_forest", "xgboost"] = "logreg"
+    patch_every: int = Field(2, ge=1, description="a network patch at every n-th feature segment, reused by the ones "
+                             "between (2, with segments overlapping by half: musicnn's own 3 s hop, half the CPU of 1)")
 
 
 class GateConfig(_Section):

@@ -97,6 +97,21 @@ def test_embeddings_are_cached_per_clip_checkpoint_and_layer(tone, tmp_path: Pat
     cache = FeatureCache(tmp_path / "cache", cfg, MSD)
     assert cache.path("embeddings", clips["sha256"][0]).parent.parent.name.startswith("embeddings-MSD_musicnn-max_pool-")
 
+def test_patch_every_runs_the_network_on_every_nth_segment(gtzan_mini: Path, monkeypatch) -> None:
+    cfg = FeatureConfig()
+    y = load(gtzan_mini / "blues" / sorted(p.name for p in (gtzan_mini / "blues").glob("*.wav"))[0], cfg.sample_rate)
+    every = musicnn.segment_embeddings(y, cfg, MSD.model_copy(update={"patch_every": 1}))
+    seen = []
+    embed = musicnn.embed
+    monkeypatch.setattr(musicnn, "embed", lambda patches, *a, **k: seen.append(len(patches)) or embed(patches, *a, **k))
+    second = musicnn.segment_embeddings(y, cfg, MSD.model_copy(update={"patch_every": 2}))
+    n = len(every)
+    assert n > 4 and second.shape == every.shape and seen == [(n + 1) // 2]
+    np.testing.assert_allclose(second[::2], every[::2], rtol=RTOL, atol=ATOL)  # the segments the network saw
+    np.testing.assert_array_equal(second[1::2], second[0:n - 1:2])  # and the ones between: the one before
+    assert not np.allclose(every[1], every[0])  # which does differ from their own patch
+    assert musicnn.embeddings_key(cfg, MSD) != musicnn.embeddings_key(cfg, MSD.model_copy(update={"patch_every": 1}))
+
 
 @pytest.fixture(scope="module")
 def three_genres(gtzan_mini: Path, tmp_path_factory) -> tuple[pd.DataFrame, list[Path], Path]:
@@ -141,6 +156,9 @@ def test_a_model_from_other_embeddings_is_refused(tmp_path: Path) -> None:
     folder = predictor.save(tmp_path / "p")
     assert Predictor.load(folder).pretrained == MSD
     meta = json.loads((folder / "predictor.json").read_text())
+    del meta["pretrained"]["patch_every"]  # saved before the key: it embedded every segment's own patch
+    (folder / "predictor.json").write_text(json.dumps(meta))
+    assert Predictor.load(folder).pretrained.patch_every == 1
     meta["pretrained"]["version"] = musicnn.EMBEDDINGS_VERSION + 1
     (folder / "predictor.json").write_text(json.dumps(meta))
     with pytest.raises(IncompatibleModel, match="pretrained embeddings"):

@@ -91,7 +91,8 @@ def unavailable(cfg: PretrainedConfig, root: str | None = None) -> str:
 def embeddings_key(features: FeatureConfig, cfg: PretrainedConfig) -> str:
     """Cache key of the embeddings: ``<checkpoint>-<layer>-<hash of the version and the fields they use>``."""
     values = features.model_dump(mode="json")
-    blob = json.dumps({"version": EMBEDDINGS_VERSION, **{f: values[f] for f in EMBEDDING_FIELDS}}, sort_keys=True)
+    blob = json.dumps({"version": EMBEDDINGS_VERSION, "patch_every": cfg.patch_every,
+                       **{f: values[f] for f in EMBEDDING_FIELDS}}, sort_keys=True)
     return f"{cfg.checkpoint}-{cfg.layer}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
@@ -155,13 +156,22 @@ def build(checkpoint: str, root: str | None = None) -> Any:
         return _load(keras.Model(x, out), checkpoint, root)
 
     def block(inputs: Any, filters: int, kernel: tuple[int, int], padding: str, i: int) -> Any:
-        conv = layers.Conv2D(filters, kernel, padding=padding, activation="relu",
-                             name="conv2d" + (f"_{i}" if i else ""))(inputs)
+        conv = layers.Conv2D(filters, kernel, padding=padding, activation="relu", name=f"conv2d_{i}" if i else "conv2d")(
+            inputs)
         return ops.max(bn(f"batch_normalization_{i + 1}")(conv), axis=2)  # max over the mel axis
+
+    def temporal_block(filters: int, length: int, i: int) -> Any:
+        # the checkpoint's (length, 1) 2-D convolution, one filter bank over time shared by every mel band, run as a
+        # 1-D convolution of the bands stacked into the batch: the same numbers, 2-4x less CPU (oneDNN is slow on a
+        # one-channel 2-D convolution with a tall kernel; bench/pretrained.py)
+        bands = ops.reshape(ops.transpose(h, (0, 2, 1, 3)), (-1, PATCH_FRAMES, 1))
+        conv = layers.Conv1D(filters, length, padding="same", activation="relu", name=f"conv2d_{i}")(bands)
+        conv = ops.reshape(conv, (-1, N_MELS, PATCH_FRAMES, filters))  # (batch, mel, time, filters)
+        return ops.max(bn(f"batch_normalization_{i + 1}")(conv), axis=1)  # max over the mel axis
 
     pad7 = layers.ZeroPadding2D(((3, 3), (0, 0)))(h)
     timbral = [block(pad7, 204, (7, int(frac * N_MELS)), "valid", i) for i, frac in enumerate((0.4, 0.7))]
-    temporal = [block(h, 51, (k, 1), "same", i) for i, k in enumerate((128, 64, 32), start=2)]
+    temporal = [temporal_block(51, k, i) for i, k in enumerate((128, 64, 32), start=2)]
     front = ops.concatenate(timbral + temporal, axis=2)  # (batch, 187, 561)
     mids, prev = [], ops.expand_dims(front, 3)
     for i in range(3):
@@ -183,7 +193,7 @@ def build(checkpoint: str, root: str | None = None) -> Any:
     return _load(keras.Model(x, out), checkpoint, root)
 
 
-_VARIABLES = {"Conv2D": ("kernel", "bias"), "Dense": ("kernel", "bias"),
+_VARIABLES = {"Conv2D": ("kernel", "bias"), "Conv1D": ("kernel", "bias"), "Dense": ("kernel", "bias"),
               "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance")}
 
 
@@ -192,6 +202,7 @@ def _load(model: Any, checkpoint: str, root: str | None) -> Any:
 
     The reader opens the checkpoint's prefix directly: the wheel's ``checkpoint`` index file points at the
     author's machine, so ``tf.train.load_checkpoint`` on the folder finds nothing."""
+    import keras
     import tensorflow as tf
 
     reader = tf.compat.v1.train.NewCheckpointReader(str(checkpoint_prefix(checkpoint, root)) + "/")
@@ -201,8 +212,10 @@ def _load(model: Any, checkpoint: str, root: str | None) -> Any:
         if names is None:
             continue
         values = [reader.get_tensor(f"{layer.name}/{v}") for v in names]
+        if isinstance(layer, keras.layers.Conv1D):  # a (length, 1) 2-D kernel run as 1-D: drop its width axis
+            values[0] = values[0][:, 0]
         for v, value, weight in zip(names, values, layer.get_weights()):
-            if tuple(shapes[f"{layer.name}/{v}"]) != weight.shape:
+            if value.shape != weight.shape:
                 raise PretrainedError(f"{checkpoint}: {layer.name}/{v} is {shapes[f'{layer.name}/{v}']} in the "
                                       f"checkpoint but {weight.shape} in the port")
         layer.set_weights(values)
@@ -241,5 +254,8 @@ def embed(patches: np.ndarray, checkpoint: str, layer: str, batch: int = 32, roo
 
 def segment_embeddings(y: np.ndarray, features: FeatureConfig, cfg: PretrainedConfig,
                        root: str | None = None) -> np.ndarray:
-    """(n_segments, dim) embeddings of a signal at ``features.sample_rate``: one row per feature segment."""
-    return embed(segment_patches(y, features), cfg.checkpoint, cfg.layer, root=root)
+    """(n_segments, dim) embeddings of a signal at ``features.sample_rate``: one row per feature segment, the
+    network run on every ``cfg.patch_every``-th segment's patch and each row between given the one before it."""
+    patches = segment_patches(y, features)
+    rows = np.arange(len(patches)) // cfg.patch_every
+    return embed(patches[::cfg.patch_every], cfg.checkpoint, cfg.layer, root=root)[rows]

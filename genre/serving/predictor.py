@@ -190,6 +190,7 @@ class Predictor:
             if pretrained.pop("version", None) != musicnn.EMBEDDINGS_VERSION:
                 raise IncompatibleModel(f"the model in {folder} learnt from pretrained embeddings this code no longer "
                                         "computes the same way: retrain it (`genre run`) and serve the new champion.")
+            pretrained.setdefault("patch_every", 1)  # saved before the key existed: a patch at every segment
             pretrained = PretrainedConfig(**pretrained)
         parts = joblib.load(folder / CLASSICAL_FILE)
         if PRETRAINED in parts["combiner"].members and (
