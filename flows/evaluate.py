@@ -35,8 +35,7 @@ def evaluate_task(result: ClassicalResult, trained, train: Split, val: Split, te
     evaluation = evaluate(result, trained, train, val, test, labels, cfg, pretrained)
     print(evaluation.markdown())
     create_table_artifact(key="genre-ensemble-candidates", table=evaluation.selection.rows(),
-                          description=f"candidates on {evaluation.selection.n_clips} held-apart clips; "
-                                      f"chosen: {evaluation.chosen}")
+                          description=f"chosen: {evaluation.chosen}, {evaluation.selection.basis()}")
     return evaluation
 
 

@@ -86,3 +86,36 @@ def test_every_method_scores_six_members() -> None:
     weighted = next(c for c in selection.candidates if c.method == "weighted")
     assert np.isfinite(weighted.roc_auc) and not weighted.skipped
     assert all(np.isfinite(c.roc_auc) for c in selection.candidates)
+
+
+def _late_setup(late_signal: float) -> tuple[ensemble.Selection, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """60 held-apart clips for "a" and "b" (the last 12 are the validation clips), and "net" on those 12 only."""
+    y = np.repeat(np.arange(K), 15)
+    rng = np.random.default_rng(7)
+    y = y[rng.permutation(len(y))]
+    probs = {"a": _member(y, np.full(len(y), 2.0), 20), "b": _member(y, np.full(len(y), 0.3), 21)}
+    first = choose(probs, y, K, member_sets(list(probs), "a", None))
+    rows = np.arange(len(y) - 12, len(y))
+    late = {m: p[rows] for m, p in probs.items()} | {"net": _member(y[rows], np.full(12, late_signal), 22)}
+    return first, late, y[rows], rows
+
+
+def test_a_late_member_must_beat_the_first_choice_on_the_clips_it_has() -> None:
+    first, late, y_late, rows = _late_setup(0.0)  # "net" knows nothing
+    selection = ensemble.choose_with_late(first, "net", late, y_late, rows, [["a", "b", "net"], ["a", "net"]])
+    assert selection.chosen.name == first.chosen.name and selection.n_clips == 60
+    clips = {c.name: c.clips for c in selection.candidates}
+    assert clips["a"] == 60 and clips["net"] == 12 and clips["average(a+net)"] == 12
+    assert "second stage on those 12 clips" in selection.basis()
+    # the late candidates' combiners are fitted on the clips they were scored on
+    assert selection.combiner(next(c for c in selection.candidates if c.name == "average(a+net)")).members == ["a", "net"]
+
+
+def test_a_late_member_that_beats_the_first_choice_is_chosen() -> None:
+    first, late, y_late, rows = _late_setup(30.0)  # "net" is perfect on the validation clips
+    kept = next(c for c in first.candidates if c.name == first.chosen.name)
+    from genre.metrics.scores import macro_roc_auc
+
+    assert macro_roc_auc(y_late, kept.blended[rows]) < 1.0  # the first choice is not perfect there
+    selection = ensemble.choose_with_late(first, "net", late, y_late, rows, [["a", "net"]])
+    assert selection.chosen.name == "net" and selection.n_clips == 12

@@ -45,8 +45,7 @@ class Evaluation:
     def markdown(self) -> str:
         info = self.predictor.info
         parts = [
-            f"Candidate: **{self.chosen}** ({self.selection.chosen.describe()}), chosen on "
-            f"{self.selection.n_clips} held-apart clips (out-of-fold and validation predictions; never the test split).",
+            f"Candidate: **{self.chosen}** ({self.selection.chosen.describe()}), {self.selection.basis()}.",
             "### Candidates on held-apart clips", markdown_table(self.selection.rows()),
             metrics_table(self.test, "Test (clip level, frozen split; it only scores)"),
         ]
@@ -59,22 +58,14 @@ class Evaluation:
         return "\n\n".join(parts)
 
 
-def held_apart(classical: ClassicalResult, probe: Predictor, train: Split, val: Split,
+def held_apart(classical: ClassicalResult, train: Split, val: Split,
                pretrained: PretrainedMember | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Clip probabilities of every member of ``probe`` on clips none of them was fitted on, and their labels.
-
-    VGG16 has validation predictions only, so with it in ``probe`` the clips are the validation clips; without it,
-    the training clips (the classical models' and the pretrained head's out-of-fold predictions) and the
-    validation clips.
-    """
-    if NETWORK not in probe.members:
-        probs, y = classical_held_apart(classical, train, val, [m for m in probe.members if m != PRETRAINED])
-        if pretrained is not None:
-            probs[PRETRAINED] = pretrained.held_apart(train, val)[0]
-        return probs, y
-    probs = probe.predict_clips(val.X, val.mels, val.clips, val.E)
-    del probs[ENSEMBLE]
-    return probs, clip_labels(val)
+    """Clip probabilities of the classical models and the pretrained head on clips none of them was fitted on
+    (their out-of-fold predictions on the training clips, then the validation clips), and their labels."""
+    probs, y = classical_held_apart(classical, train, val)
+    if pretrained is not None:
+        probs[PRETRAINED] = pretrained.held_apart(train, val)[0]
+    return probs, y
 
 
 def evaluate(classical: ClassicalResult, cnn: TrainedCNN | None, train: Split, val: Split, test: Split,
@@ -92,10 +83,19 @@ def evaluate(classical: ClassicalResult, cnn: TrainedCNN | None, train: Split, v
     probe = Predictor(labels=labels, features=cfg.features, classical=heads, combiner=everything,
                       cnn=cnn.model if cnn else None, image_size=cfg.cnn.image_size, info=info,
                       pretrained=pretrained.cfg if pretrained else None)
-    probs, y = held_apart(classical, probe, train, val, pretrained)
-    sets = ensemble.member_sets(members, classical.best, NETWORK if cnn else None,
-                                PRETRAINED if pretrained is not None else None)
-    selection = ensemble.choose(probs, y, len(labels), sets, cfg.ensemble.methods, cfg.ensemble.folds, cfg.ensemble.seed)
+    probs, y = held_apart(classical, train, val, pretrained)
+    pretrained_name = PRETRAINED if pretrained is not None else None
+    early = [m for m in members if m != NETWORK]
+    selection = ensemble.choose(probs, y, len(labels), ensemble.member_sets(early, classical.best, None,
+                                                                            pretrained_name),
+                                cfg.ensemble.methods, cfg.ensemble.folds, cfg.ensemble.seed)
+    if cnn is not None and len(val.y):  # VGG16 has validation predictions only: a second stage on those clips
+        late = probe.predict_clips(val.X, val.mels, val.clips, val.E)
+        del late[ENSEMBLE]
+        rows = np.arange(len(y) - len(late[NETWORK]), len(y))  # the validation clips close the held-apart ones
+        sets = ensemble.member_sets(members, classical.best, NETWORK, pretrained_name)
+        selection = ensemble.choose_with_late(selection, NETWORK, late, clip_labels(val), rows, sets,
+                                              cfg.ensemble.methods, cfg.ensemble.folds)
     chosen = selection.chosen
     uses_pretrained = PRETRAINED in chosen.members
     predictor = Predictor(labels=labels, features=cfg.features,

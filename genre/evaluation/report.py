@@ -24,8 +24,7 @@ def _sections(evaluation: Evaluation, record: GateRecord) -> list[tuple[str, lis
                    "f1": round(float(r.f1), 3), "support": int(r.support)} for g, r in classes.iterrows()]
     return [
         ("Gate", record.rows()),
-        ("Chosen candidate", f"{chosen.name}: {chosen.describe()}. Chosen on {evaluation.selection.n_clips} "
-                             "held-apart clips; the test split only scores."),
+        ("Chosen candidate", f"{chosen.name}: {chosen.describe()}; {evaluation.selection.basis()}."),
         ("Candidates on held-apart clips (cross-fitted)", evaluation.selection.rows()),
         ("Test clips (frozen split): every member and candidate", test_rows),
         ("Per genre, the chosen candidate on test clips", class_rows),

@@ -6,6 +6,10 @@ that no member was fitted on: out-of-fold predictions of the classical models an
 VGG16. Weights and stackers are themselves cross-fitted over those clips, so their score never includes the
 clips they were tuned on. Ties go to the simpler candidate: an ensemble is chosen only when it beats its best
 member. The test split is never seen here.
+
+A member with predictions on fewer held-apart clips (VGG16: the validation clips only) joins in a second stage
+(:func:`choose_with_late`): the first choice, made on every held-apart clip without it, stays unless a candidate
+with the late member beats it on the clips they share, so a few clips never outvote many.
 """
 
 from __future__ import annotations
@@ -122,6 +126,8 @@ class Candidate:
     roc_auc: float
     log_loss: float
     skipped: str = ""
+    clips: int = 0  # held-apart clips it was scored on
+    blended: np.ndarray | None = field(default=None, repr=False)  # its cross-fitted probabilities on them
 
     @property
     def name(self) -> str:
@@ -132,7 +138,8 @@ class Candidate:
         return round(self.roc_auc, 6), -METHODS.index(self.method), -self.log_loss
 
     def row(self, chosen: bool) -> dict[str, object]:
-        return {"candidate": self.name, "method": self.method, "held_apart_roc_auc": round(self.roc_auc, 4),
+        return {"candidate": self.name, "method": self.method, "held_apart_clips": self.clips,
+                "held_apart_roc_auc": round(self.roc_auc, 4),
                 "held_apart_log_loss": round(self.log_loss, 4), "chosen": "yes" if chosen else "",
                 "note": self.skipped}
 
@@ -159,30 +166,67 @@ class Selection:
     probs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # the held-apart clip probabilities
     y: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
     seed: int = 0
+    late: str | None = None  # the member of the second stage, scored on the clips of ``late_probs`` only
+    late_probs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    late_y: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
 
     def combiner(self, candidate: Candidate) -> Combiner:
-        """``candidate``'s combiner fitted on all the held-apart clips (what it would be if chosen)."""
-        return fit(candidate.method, candidate.members, self.probs, self.y, self.chosen.n_classes, self.seed)
+        """``candidate``'s combiner fitted on all its held-apart clips (what it would be if chosen)."""
+        probs, y = (self.late_probs, self.late_y) if self.late in candidate.members else (self.probs, self.y)
+        return fit(candidate.method, candidate.members, probs, y, self.chosen.n_classes, self.seed)
 
     def rows(self) -> list[dict[str, object]]:
         return [c.row(c.name == self.chosen.name) for c in self.candidates]
+
+    def basis(self) -> str:
+        """How the choice was made, in words."""
+        text = (f"chosen on {self.n_clips} held-apart clips (out-of-fold and validation predictions; never the test "
+                "split)")
+        if self.late:
+            text += (f"; {self.late} has validation predictions only, so the candidates with it were weighed in a "
+                     f"second stage on those {len(self.late_y)} clips and had to beat the first choice there")
+        return text
 
 
 def choose(probs: dict[str, np.ndarray], y: np.ndarray, n_classes: int, sets: list[list[str]],
            methods: tuple[str, ...] = METHODS, folds: int = 5, seed: int = 0) -> Selection:
     """Score each member and each method over each member set on held-apart clip probabilities ``probs``
     (member -> (n_clips, K), all on the same clips, labels ``y``) and pick the best; ties to the simpler."""
-    candidates = []
     specs = [("member", [m]) for m in probs] + [(m, s) for s in sets for m in methods if m != "member"]
-    for method, members in specs:
-        try:
-            blended = cross_fitted(method, members, probs, y, n_classes, folds, seed)
-            candidates.append(Candidate(method, members, macro_roc_auc(y, blended), _log_loss(y, blended)))
-        except ValueError as exc:
-            candidates.append(Candidate(method, members, float("nan"), float("nan"), str(exc)))
+    candidates = _scored(specs, probs, y, n_classes, folds, seed)
     scored = [c for c in candidates if not c.skipped]
     if not scored:
         raise ValueError("no candidate could be scored on the held-apart clips: "
                          + "; ".join(f"{c.name}: {c.skipped}" for c in candidates))
     best = max(scored, key=Candidate.key)
     return Selection(candidates, fit(best.method, best.members, probs, y, n_classes, seed), len(y), probs, y, seed)
+
+
+def _scored(specs: list[tuple[str, list[str]]], probs: dict[str, np.ndarray], y: np.ndarray, n_classes: int,
+            folds: int, seed: int) -> list[Candidate]:
+    candidates = []
+    for method, members in specs:
+        try:
+            blended = cross_fitted(method, members, probs, y, n_classes, folds, seed)
+            candidates.append(Candidate(method, members, macro_roc_auc(y, blended), _log_loss(y, blended),
+                                        clips=len(y), blended=blended))
+        except ValueError as exc:
+            candidates.append(Candidate(method, members, float("nan"), float("nan"), str(exc), clips=len(y)))
+    return candidates
+
+
+def choose_with_late(first: Selection, late: str, probs: dict[str, np.ndarray], y: np.ndarray, rows: np.ndarray,
+                     sets: list[list[str]], methods: tuple[str, ...] = METHODS, folds: int = 5) -> Selection:
+    """Second stage: ``late`` alone and each method over each of ``sets`` that holds it, scored on the clips of
+    ``probs`` (every member, labels ``y``; they are ``first``'s held-apart clips at ``rows``). One of them is
+    chosen only when it beats ``first``'s choice scored there by its own cross-fitted probabilities."""
+    specs = [("member", [late])] + [(m, s) for s in sets if late in s for m in methods if m != "member"]
+    candidates = _scored(specs, probs, y, first.chosen.n_classes, folds, first.seed)
+    scored = [c for c in candidates if not c.skipped]
+    kept = next(c for c in first.candidates if c.name == first.chosen.name)
+    bar = macro_roc_auc(y, kept.blended[rows])
+    best = max(scored, key=Candidate.key) if scored else None
+    chosen, n_clips = first.chosen, first.n_clips
+    if best is not None and round(best.roc_auc, 6) > round(bar, 6):
+        chosen, n_clips = fit(best.method, best.members, probs, y, first.chosen.n_classes, first.seed), len(y)
+    return Selection(first.candidates + candidates, chosen, n_clips, first.probs, first.y, first.seed, late, probs, y)
