@@ -37,6 +37,15 @@ def family(name: str) -> str:
     return name if not found else f"{found[1]} of {len(found[2].split('+'))}"
 
 
+def per_candidate(rows: list[dict[str, object]]) -> str:
+    """Markdown table of each candidate's test ROC-AUC and accuracy over the seeds (mean and spread), best first."""
+    summary = pd.DataFrame(rows).groupby("candidate").agg(
+        roc_auc_mean=("roc_auc", "mean"), roc_auc_std=("roc_auc", "std"), accuracy_mean=("accuracy", "mean"),
+        accuracy_std=("accuracy", "std"), seeds=("seed", "nunique"))
+    return markdown_table(summary.sort_values("roc_auc_mean", ascending=False).round(4).reset_index()
+                          .to_dict("records"))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="split seeds (default 1-5)")
@@ -70,15 +79,10 @@ def main() -> None:
                             "chosen_was_best_on_test": bool(ev.roc_auc >= best_on_test - 1e-9)})
         print(f"seed {seed}: chosen {ev.chosen} on {ev.selection.n_clips} held-apart clips, test ROC-AUC "
               f"{ev.roc_auc:.4f} (best member {max(members.values()):.4f})", flush=True)
-    frame = pd.DataFrame(rows)
-    summary = frame.groupby("candidate").agg(roc_auc_mean=("roc_auc", "mean"), roc_auc_std=("roc_auc", "std"),
-                                             accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
-                                             seeds=("seed", "nunique"))
     print(f"\ngtzan-mini, {len(args.seeds)} split seeds, {args.iterations} search candidates per model, "
           f"VGG16: {f'{args.cnn_epochs} epochs' if args.cnn_epochs else 'not a member'}; "
           f"{time.perf_counter() - start:.0f} s\n")
-    ranked = summary.sort_values("roc_auc_mean", ascending=False).round(4).reset_index()
-    print(markdown_table(ranked.to_dict("records")))
+    print(per_candidate(rows))
     chosen = pd.DataFrame(chosen_rows)
     print("\n" + markdown_table(chosen_rows))
     print(f"\nchosen candidate: mean test ROC-AUC {chosen['chosen_test_roc_auc'].mean():.4f}; the best single member "

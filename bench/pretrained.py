@@ -1,6 +1,7 @@
 """Bench: the pretrained member (musicnn checkpoints ported to Keras 3) against the handcrafted members and VGG16.
 
-One run, three parts, on ../shared/data/gtzan-mini:
+One run, three parts, on ../shared/data/gtzan-mini (after a table of the port's temporal filters, 2-D as in the
+checkpoint vs 1-D as run, CPU per patch):
 
 1. Extraction seconds per clip, one process, wall time: decode + handcrafted features and mel images; decode +
    the pretrained embeddings of each checkpoint (a patch at every 3 s segment (50% overlap) or at every other one:
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.ensemble import per_candidate
 from genre.config import PretrainedConfig, SplitConfig, load_config
 from genre.data.audio import load
 from genre.data.store import sha256_file
@@ -112,6 +114,35 @@ def extraction(paths: list[str], cfg) -> list[dict[str, object]]:
     return rows
 
 
+def temporal_forms(patches: int = 10, repeat: int = 5) -> list[dict[str, object]]:
+    """CPU seconds per patch of musicnn's temporal filters (51 per length, one filter bank shared by the 96 mel
+    bands) as the checkpoint's 2-D convolution (a (length, 1) kernel on (batch, 187, 96, 1)) and as the port runs
+    them (a 1-D convolution of the bands stacked into the batch), with the largest difference between the two."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((patches, musicnn.PATCH_FRAMES, musicnn.N_MELS, 1)).astype(np.float32))
+    bands = tf.reshape(tf.transpose(x, (0, 2, 1, 3)), (-1, musicnn.PATCH_FRAMES, 1))
+    rows = []
+    for length in (128, 64, 32):
+        kernel = tf.constant(rng.standard_normal((length, 1, 1, 51)).astype(np.float32))
+        forms = {"2-D": tf.function(lambda k=kernel: tf.nn.conv2d(x, k, 1, "SAME")),
+                 "1-D": tf.function(lambda k=kernel: tf.transpose(tf.reshape(tf.nn.conv1d(bands, k[:, 0], 1, "SAME"),
+                                                                             (patches, musicnn.N_MELS, -1, 51)),
+                                                                  (0, 2, 1, 3)))}
+        cpu = {}
+        for name, form in forms.items():
+            form()
+            start = time.process_time()
+            for _ in range(repeat):
+                form()
+            cpu[name] = (time.process_time() - start) / repeat / patches
+        rows.append({"temporal filters": f"51 x ({length}, 1)", "2-D cpu_ms_per_patch": round(1000 * cpu["2-D"], 2),
+                     "1-D cpu_ms_per_patch": round(1000 * cpu["1-D"], 2), "ratio": round(cpu["2-D"] / cpu["1-D"], 2),
+                     "max_abs_diff": float(np.abs(forms["2-D"]() - forms["1-D"]()).max())})
+    return rows
+
+
 def member_scores(split: Split, probs: np.ndarray) -> tuple[float, float]:
     s = score(*clip_truth(probs, split.y, split.clips))
     return s.roc_auc, s.accuracy
@@ -161,6 +192,7 @@ def main() -> None:
                           for g in sorted(DATA.iterdir()) if g.is_dir() for f in sorted(g.iterdir())])
     paths = list(clips["path"])
     if args.timing_clips:
+        print(markdown_table(temporal_forms()), flush=True)
         picked = paths[:: max(1, len(paths) // args.timing_clips)][: args.timing_clips]
         print(markdown_table(extraction(picked, cfg)), flush=True)
     combos = [parse_combo(c) for c in args.combos]
@@ -193,15 +225,10 @@ def main() -> None:
         chosen_rows.append({"seed": seed, "chosen": ev.chosen, "test_roc_auc": round(ev.roc_auc, 4),
                             "test_accuracy": round(ev.test[ENSEMBLE].accuracy, 2)})
         print(f"seed {seed}: chosen {ev.chosen}, test ROC-AUC {ev.roc_auc:.4f}", flush=True)
-    frame = pd.DataFrame(rows)
-    summary = frame.groupby("candidate").agg(roc_auc_mean=("roc_auc", "mean"), roc_auc_std=("roc_auc", "std"),
-                                             accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
-                                             seeds=("seed", "nunique"))
     print(f"\ngtzan-mini, {len(args.seeds)} split seeds, {args.iterations} search candidates, VGG16 "
           f"{f'{args.cnn_epochs} epochs' if args.cnn_epochs else 'not a member'}; "
           f"{time.perf_counter() - start:.0f} s\n")
-    print(markdown_table(summary.sort_values("roc_auc_mean", ascending=False).round(4).reset_index()
-                         .to_dict("records")))
+    print(per_candidate(rows))
     print("\n" + markdown_table(chosen_rows))
     heads = {**{n: f.model for n, f in result.fitted.items()}, PRETRAINED: members[default].fitted.model}
     test_files = list(clips.set_index("clip_id").loc[pd.unique(test.clips), "path"])

@@ -36,9 +36,10 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
 def in_process(predictor, clips: list[Path], repeat: int) -> dict[str, float]:
     """Wall latency of ``classify_file`` per clip, CPU seconds per clip, and CPU seconds by part."""
     from genre.features.extractor import analyse, segment_features, segment_mels
+    from genre.features.pretrained import segment_embeddings
     from genre.models import vgg16
     from genre.models.classical import predict_proba
-    from genre.serving.predictor import NETWORK
+    from genre.serving.predictor import NETWORK, PRETRAINED
 
     predictor.classify_file(clips[0])  # warm-up: the forward pass is compiled on the first call
     walls, cpu0 = [], time.process_time()
@@ -65,6 +66,10 @@ def in_process(predictor, clips: list[Path], repeat: int) -> dict[str, float]:
         for member in predictor.members:
             if member == NETWORK:
                 timed(f"{member} forward", vgg16.predict, predictor.cnn, mels, predictor.image_size, cfg.top_db)
+            elif member == PRETRAINED:
+                embeddings = timed(f"{member} embeddings", segment_embeddings, y, cfg, predictor.pretrained,
+                                   predictor.pretrained_dir)
+                timed(f"{member} head", predict_proba, predictor.classical[member], embeddings, len(predictor.labels))
             else:
                 timed(member, predict_proba, predictor.classical[member], features, len(predictor.labels))
     return out | {f"cpu {k}": v / len(clips) for k, v in parts.items()}
