@@ -9,7 +9,7 @@ member. The test split is never seen here.
 
 A member with predictions on fewer held-apart clips (VGG16: the validation clips only) joins in a second stage
 (:func:`choose_with_late`): the first choice, made on every held-apart clip without it, stays unless a candidate
-with the late member beats it on the clips they share, so a few clips never outvote many.
+with the late member beats it clearly (paired bootstrap) on the clips they share, so a few clips never outvote many.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from genre.metrics.scores import macro_roc_auc
+from genre.metrics.scores import bootstrap_difference, macro_roc_auc
 
 METHODS = ("member", "average", "weighted", "stacking")  # simplest first: a tie goes to the earlier
 _EPS = 1e-6
@@ -184,7 +184,8 @@ class Selection:
                 "split)")
         if self.late:
             text += (f"; {self.late} has validation predictions only, so the candidates with it were weighed in a "
-                     f"second stage on those {len(self.late_y)} clips and had to beat the first choice there")
+                     f"second stage on those {len(self.late_y)} clips and had to beat the first choice there clearly "
+                     "(paired bootstrap 95% interval of the ROC-AUC gain above 0)")
         return text
 
 
@@ -215,11 +216,20 @@ def _scored(specs: list[tuple[str, list[str]]], probs: dict[str, np.ndarray], y:
     return candidates
 
 
+def _clearly_better(y: np.ndarray, probs: np.ndarray, than: np.ndarray) -> bool:
+    """Whether the paired bootstrap 95% interval of ROC-AUC(probs) - ROC-AUC(than) on these clips is above 0."""
+    try:
+        return bootstrap_difference(y, probs, than, n=1000)[0] > 0
+    except ValueError:  # no resample held two genres: too few clips to tell
+        return False
+
+
 def choose_with_late(first: Selection, late: str, probs: dict[str, np.ndarray], y: np.ndarray, rows: np.ndarray,
                      sets: list[list[str]], methods: tuple[str, ...] = METHODS, folds: int = 5) -> Selection:
     """Second stage: ``late`` alone and each method over each of ``sets`` that holds it, scored on the clips of
-    ``probs`` (every member, labels ``y``; they are ``first``'s held-apart clips at ``rows``). One of them is
-    chosen only when it beats ``first``'s choice scored there by its own cross-fitted probabilities."""
+    ``probs`` (every member, labels ``y``; they are ``first``'s held-apart clips at ``rows``). The best of them
+    replaces ``first``'s choice only when it beats it there clearly: the paired bootstrap 95% interval of its
+    ROC-AUC minus the first choice's (scored by its own cross-fitted probabilities on the same clips) lies above 0."""
     specs = [("member", [late])] + [(m, s) for s in sets if late in s for m in methods if m != "member"]
     candidates = _scored(specs, probs, y, first.chosen.n_classes, folds, first.seed)
     scored = [c for c in candidates if not c.skipped]
@@ -227,6 +237,7 @@ def choose_with_late(first: Selection, late: str, probs: dict[str, np.ndarray], 
     bar = macro_roc_auc(y, kept.blended[rows])
     best = max(scored, key=Candidate.key) if scored else None
     chosen, n_clips = first.chosen, first.n_clips
-    if best is not None and round(best.roc_auc, 6) > round(bar, 6):
+    if best is not None and round(best.roc_auc, 6) > round(bar, 6) and _clearly_better(y, best.blended,
+                                                                                       kept.blended[rows]):
         chosen, n_clips = fit(best.method, best.members, probs, y, first.chosen.n_classes, first.seed), len(y)
     return Selection(first.candidates + candidates, chosen, n_clips, first.probs, first.y, first.seed, late, probs, y)
