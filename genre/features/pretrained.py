@@ -162,8 +162,8 @@ def build(checkpoint: str, root: str | None = None) -> Any:
 
     def temporal_block(filters: int, length: int, i: int) -> Any:
         # the checkpoint's (length, 1) 2-D convolution, one filter bank over time shared by every mel band, run as a
-        # 1-D convolution of the bands stacked into the batch: the same numbers, 2-4x less CPU (oneDNN is slow on a
-        # one-channel 2-D convolution with a tall kernel; bench/pretrained.py)
+        # 1-D convolution of the bands stacked into the batch: the same numbers, 1.5-1.9x less CPU for these
+        # convolutions (oneDNN is slow on a one-channel 2-D convolution with a tall kernel; bench/pretrained.py)
         bands = ops.reshape(ops.transpose(h, (0, 2, 1, 3)), (-1, PATCH_FRAMES, 1))
         conv = layers.Conv1D(filters, length, padding="same", activation="relu", name=f"conv2d_{i}")(bands)
         conv = ops.reshape(conv, (-1, N_MELS, PATCH_FRAMES, filters))  # (batch, mel, time, filters)
