@@ -45,7 +45,8 @@ test: setup browser
 screenshots: setup browser  # docs/page-*.png from the champion of $GENRE_HOME (or .genre): ARGS="--home DIR"
 	.venv/bin/python scripts/screenshots.py $(ARGS)
 
-bench: setup  # every speed and quality measurement of BENCHMARKS.md (about 10 minutes on 2 cores)
+bench: setup  # the quick speed measurements of BENCHMARKS.md (about 10 minutes on 2 cores); the others (cnn, ensemble,
+              # pretrained, serve, runtime, mutation) need a champion or take much longer: their commands are in BENCHMARKS.md
 	.venv/bin/python bench/features.py
 	.venv/bin/python bench/ingest.py
 	.venv/bin/python bench/validate.py --rows 1000 4000 --repeat 2
