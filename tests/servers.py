@@ -87,9 +87,25 @@ def prefect(env: dict[str, str], *args: str) -> str:
     return proc.stdout
 
 
+class PrefectAPI(httpx.Client):
+    """An httpx client of a Prefect server that retries while the server answers 503, as Prefect's own client
+    does: the server answers 503 for errors a client may retry, such as its SQLite database staying locked while its
+    services write (seen once in CI, creating a flow run just after deployments were registered)."""
+
+    def send(self, request: httpx.Request, **kwargs) -> httpx.Response:
+        response = super().send(request, **kwargs)
+        for delay in (1, 2, 4, 8):
+            if response.status_code != 503:
+                break
+            response.close()
+            time.sleep(delay)
+            response = super().send(request, **kwargs)
+        return response
+
+
 def start_run(api: str, name: str, parameters: dict) -> str:
     """Start a flow run of deployment ``name`` through the API; returns its id."""
-    with httpx.Client(base_url=api, timeout=30) as client:
+    with PrefectAPI(base_url=api, timeout=30) as client:
         deployment = client.get(f"/deployments/name/{name}").raise_for_status().json()
         return client.post(f"/deployments/{deployment['id']}/create_flow_run",
                            json={"parameters": parameters}).raise_for_status().json()["id"]
@@ -97,7 +113,7 @@ def start_run(api: str, name: str, parameters: dict) -> str:
 
 def wait_run(api: str, run_id: str, timeout: float) -> dict:
     """The final state of flow run ``run_id``, polled through the API."""
-    with httpx.Client(base_url=api, timeout=30) as client:
+    with PrefectAPI(base_url=api, timeout=30) as client:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state = client.get(f"/flow_runs/{run_id}").raise_for_status().json()["state"]

@@ -19,7 +19,18 @@ from genre.data.demo import make_demo_dataset
 from genre.data.ingest import ingest_folder
 from genre.data.store import BlobStore
 from genre.serving import registry
-from tests.servers import BIN, ROOT, prefect, prefect_server, run_deployment, start, start_run, stop, wait_run
+from tests.servers import (
+    BIN,
+    ROOT,
+    PrefectAPI,
+    prefect,
+    prefect_server,
+    run_deployment,
+    start,
+    start_run,
+    stop,
+    wait_run,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +75,7 @@ def worker(env: dict[str, str], log: Path):
 
 def children(api: str, run_id: str) -> dict[str, tuple[str, str]]:
     """Stage flow name -> (state type, flow run id) of the subflow runs of flow run ``run_id``."""
-    with httpx.Client(base_url=api, timeout=30) as client:
+    with PrefectAPI(base_url=api, timeout=30) as client:
         runs = client.post("/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [run_id]}}})
         names = {f["id"]: f["name"] for f in client.post("/flows/filter", json={}).raise_for_status().json()}
     return {names[r["flow_id"]]: (r["state"]["type"], r["id"]) for r in runs.raise_for_status().json()}
@@ -72,7 +83,7 @@ def children(api: str, run_id: str) -> dict[str, tuple[str, str]]:
 
 def logs(api: str, run_id: str) -> str:
     """The log lines of flow run ``run_id`` as the server stored them."""
-    with httpx.Client(base_url=api, timeout=30) as client:
+    with PrefectAPI(base_url=api, timeout=30) as client:
         rows = client.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200,
                                                  "sort": "TIMESTAMP_ASC"}).raise_for_status().json()
     return "\n".join(row["message"] for row in rows)
@@ -83,7 +94,7 @@ def _deployment(client: httpx.Client, name: str) -> dict:
 
 
 def test_deployments_and_schedules_are_as_written(deployed) -> None:
-    with httpx.Client(base_url=deployed["PREFECT_API_URL"], timeout=30) as client:
+    with PrefectAPI(base_url=deployed["PREFECT_API_URL"], timeout=30) as client:
         weekly, daily, manual = (_deployment(client, n) for n in ("retrain/weekly", "ingest/daily",
                                                                     "genre-pipeline/manual"))
     for deployment in (weekly, daily, manual):

@@ -15,7 +15,18 @@ from genre.config import FeatureConfig, nest
 from genre.data.demo import make_demo_dataset
 from genre.features.extractor import feature_names
 from genre.serving import registry
-from tests.servers import BIN, ROOT, free_port, prefect, prefect_server, run_deployment, start, stop, wait_until
+from tests.servers import (
+    BIN,
+    ROOT,
+    PrefectAPI,
+    free_port,
+    prefect,
+    prefect_server,
+    run_deployment,
+    start,
+    stop,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +76,7 @@ def test_deployment_run_promotes_and_reports(pipeline_home: Path, prefect_env) -
     assert summary["test"]["ensemble"]["roc_auc"] >= 0.8  # the synthetic genres are learnable: far above chance
     for stage in ("ingest", "validate", "features", "train-classical", "train-vgg16", "evaluate", "gate", "package"):
         assert stage in summary["stages"]
-    with httpx.Client(base_url=prefect_env["PREFECT_API_URL"], timeout=30) as client:
+    with PrefectAPI(base_url=prefect_env["PREFECT_API_URL"], timeout=30) as client:
         keys = {a["key"] for a in client.post("/artifacts/filter", json={}).raise_for_status().json()}
     assert {"genre-pipeline-report", "genre-test-metrics", "genre-validation", "genre-ingest", "genre-gate",
             "genre-ensemble-candidates"} <= keys

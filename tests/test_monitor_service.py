@@ -18,7 +18,7 @@ import pytest
 from genre.config import MonitorConfig
 from genre.monitoring.drift import assess_home
 from tests import champion as small_champion
-from tests.servers import BIN, ROOT, free_port, prefect, prefect_server, start, stop, wait_until
+from tests.servers import BIN, ROOT, PrefectAPI, free_port, prefect, prefect_server, start, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -152,7 +152,7 @@ def test_shifted_stream_drifts_and_starts_exactly_one_retrain(server: str, deplo
     assert (report / "report.html").is_file() and (report / "feature-drift.png").is_file()
     second = _monitor(env, champion["home"], since)
     assert second["alarms"] and second["retrain_flow_run"] is None and "cool-down" in second["decision"], second
-    with httpx.Client(base_url=deployed["PREFECT_API_URL"], timeout=30) as client:
+    with PrefectAPI(base_url=deployed["PREFECT_API_URL"], timeout=30) as client:
         deployment = client.get("/deployments/name/retrain/weekly").raise_for_status().json()
         runs = client.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}}
                            ).raise_for_status().json()
