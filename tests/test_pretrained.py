@@ -51,6 +51,18 @@ def test_port_matches_the_original_network(gtzan_mini: Path) -> None:
     print("largest differences:", {f"{c} {layer}": f"{e:.1e}" for (c, layer), e in worst.items()})
 
 
+def test_the_forward_pass_is_traced_once_for_any_number_of_patches() -> None:
+    """A clip of another length (another number of patches) must not trace the graph again: a trace costs about a
+    CPU-second, which a service would spend on the first request of every new length."""
+    rng = np.random.default_rng(0)
+    forward = musicnn._forward("MSD_musicnn", "max_pool", None)
+    before = forward.experimental_get_tracing_count()
+    for n in (1, 3, 5, 2):
+        out = musicnn.embed(rng.standard_normal((n, musicnn.PATCH_FRAMES, musicnn.N_MELS)), "MSD_musicnn", "max_pool")
+        assert out.shape[0] == n and out.dtype == np.float32
+    assert forward.experimental_get_tracing_count() - before <= 1  # 0 where an earlier test traced it
+
+
 def test_input_is_float32_and_finite_on_loud_audio() -> None:
     t = np.arange(3 * musicnn.SAMPLE_RATE) / musicnn.SAMPLE_RATE
     mel = musicnn.log_mel(np.sign(np.sin(2 * np.pi * 440 * t)).astype(np.float32))  # full-scale square wave

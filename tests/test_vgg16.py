@@ -56,6 +56,15 @@ def test_precision_follows_the_processor_and_can_be_forced(monkeypatch) -> None:
         vgg16.precision()
 
 
+def test_prediction_is_traced_once_for_any_batch_size() -> None:
+    model = vgg16.build(3, CNNConfig(image_size=32, precision="float32"))
+    mels = np.random.default_rng(0).uniform(-80, 0, (7, N_MELS, FRAMES)).astype(np.float16)
+    for n in (1, 4, 7, 2):
+        probs = vgg16.predict(model, mels[:n], 32, TOP_DB, batch_size=4)  # 7: a full batch and a short one
+        assert probs.shape == (n, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert model._genre_forward.experimental_get_tracing_count() == 1
+
+
 def test_augmentation_masks_and_shifts_but_never_flips() -> None:
     m = np.tile(np.linspace(-80, 0, N_MELS)[:, None], (1, FRAMES)).astype(np.float32)[None]
     out = augment(m, np.random.default_rng(0))[0]

@@ -236,11 +236,13 @@ def network(checkpoint: str, layer: str, root: str | None = None) -> Any:
 
 @lru_cache(maxsize=4)
 def _forward(checkpoint: str, layer: str, root: str | None) -> Any:
-    """The network's forward pass as one compiled TensorFlow graph (built once per process)."""
+    """The network's forward pass as one compiled TensorFlow graph for any number of patches (traced once per
+    process: a clip of another length is not traced again)."""
     import tensorflow as tf
 
     model = network(checkpoint, layer, root)
-    return tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+    return tf.function(lambda t: model(t, training=False), input_signature=[spec])
 
 
 def embed(patches: np.ndarray, checkpoint: str, layer: str, batch: int = 32, root: str | None = None) -> np.ndarray:
@@ -248,7 +250,7 @@ def embed(patches: np.ndarray, checkpoint: str, layer: str, batch: int = 32, roo
     import tensorflow as tf
 
     forward = _forward(checkpoint, layer, root)
-    return np.concatenate([forward(tf.constant(patches[i:i + batch])).numpy().astype(np.float32)
+    return np.concatenate([forward(tf.constant(patches[i:i + batch], tf.float32)).numpy().astype(np.float32)
                            for i in range(0, len(patches), batch)])
 
 

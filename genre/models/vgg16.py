@@ -192,7 +192,9 @@ def predict(model, mels: np.ndarray, image_size: int, top_db: float, batch_size:
         return np.zeros((0, model.output_shape[-1]))
     forward = getattr(model, "_genre_forward", None)
     if forward is None:
-        forward = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+        # one graph for any batch size: traced once, not again for the last, shorter batch or another clip length
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        forward = tf.function(lambda t: model(t, training=False), input_signature=[spec])
         model._genre_forward = forward
     out = [forward(tf.constant(network_input(mels[i: i + batch_size], image_size, top_db))).numpy()
            for i in range(0, len(mels), batch_size)]
