@@ -2,7 +2,10 @@
 seconds per clip by part: decode, features, each member), then the same clips through a real `bentoml serve` of the
 champion's Bento on 127.0.0.1 at several concurrency levels (p50/p95/p99, requests/s, errors), and the cold start
 from launching the server to its first answer, and what the prediction log costs: two servers, one with the log on
-and one with it off, answer the same clips in turns (p50 of each). Figures go in BENCHMARKS.md's serving section.
+and one with it off, answer the same clips in turns (p50 of each). Beside the champion, in the same process and on
+the same clips, the kind of champion the serving issue measured its 0.414 CPU-s per clip on (logistic regression +
+VGG16 at 64x64 in float32, averaged): the ratio of the two is the CPU saved per clip on this processor. Figures go
+in BENCHMARKS.md's serving section.
 
     .venv/bin/python bench/serve.py --home .genre                      # gtzan-mini clips, levels 1 4 8 16
     .venv/bin/python bench/serve.py --home .genre --clips 10 --requests 40 --levels 1 8 --log-requests 60
@@ -75,8 +78,52 @@ def in_process(predictor, clips: list[Path], repeat: int) -> dict[str, float]:
     return out | {f"cpu {k}": v / len(clips) for k, v in parts.items()}
 
 
-def load(base: str, bodies: list[tuple[str, bytes]], concurrency: int, requests: int) -> dict[str, float]:
-    """``requests`` uploads at ``concurrency`` at once, each worker on its own keep-alive connection."""
+def by_part(run: dict[str, float]) -> str:
+    return ", ".join(f"{k[4:]} {v:.3f}" for k, v in run.items() if k.startswith("cpu "))
+
+
+def issue_champion(predictor, clips: list[Path]):
+    """The serving issue's champion, built by this code with the champion's feature config: logistic regression
+    fitted on the clips' segments (labelled by their folder) and averaged with a VGG16 at 64x64 in float32. The
+    network keeps its initial weights: a forward pass costs the same whatever the weights, and this is a cost."""
+    from genre.config import CNNConfig
+    from genre.features.extractor import analyse, segment_features
+    from genre.models import vgg16
+    from genre.models.classical import make_model
+    from genre.models.ensemble import Combiner
+    from genre.serving.predictor import NETWORK, Predictor
+
+    labels = sorted({c.parent.name for c in clips})
+    rows = [(segment_features(analyse(predictor.decode(c)[0], predictor.features)), labels.index(c.parent.name))
+            for c in clips]
+    logreg, _ = make_model("logreg", 0)
+    logreg.fit(np.concatenate([x for x, _ in rows]), np.concatenate([np.full(len(x), k) for x, k in rows]))
+    vgg16.set_precision("float32")
+    cnn = vgg16.build(len(labels), CNNConfig(image_size=64, precision="float32"))
+    return Predictor(labels=labels, features=predictor.features, classical={"logreg": logreg},
+                     combiner=Combiner("average", ["logreg", NETWORK], [0.5, 0.5]), cnn=cnn, image_size=64)
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds so far of process ``pid`` and its children (the server and its workers)."""
+    import psutil
+
+    procs = [psutil.Process(pid)]
+    procs += procs[0].children(recursive=True)
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def load(base: str, bodies: list[tuple[str, bytes]], concurrency: int, requests: int,
+         server_pid: int) -> dict[str, float]:
+    """``requests`` uploads at ``concurrency`` at once, each worker on its own keep-alive connection; with the CPU
+    seconds per request of the server (its process tree) and of this client, which share the machine's cores."""
     import httpx
 
     per_worker = [list(range(i, requests, concurrency)) for i in range(concurrency)]
@@ -94,12 +141,14 @@ def load(base: str, bodies: list[tuple[str, bytes]], concurrency: int, requests:
                 out.append((time.perf_counter() - t, ok))
         return out
 
-    start_wall = time.perf_counter()
+    start_wall, client0, server0 = time.perf_counter(), time.process_time(), tree_cpu(server_pid)
     with ThreadPoolExecutor(concurrency) as pool:
         results = [r for part in pool.map(worker, per_worker) for r in part]
     wall = time.perf_counter() - start_wall
-    return {**percentiles([s for s, _ in results]), "rps": len(results) / wall,
-            "errors": sum(not ok for _, ok in results), "requests": len(results)}
+    n = len(results)
+    return {**percentiles([s for s, _ in results]), "rps": n / wall, "errors": sum(not ok for _, ok in results),
+            "requests": n, "server_cpu": (tree_cpu(server_pid) - server0) / n,
+            "client_cpu": (time.process_time() - client0) / n}
 
 
 def logging_cost(bento: str, env: dict[str, str], bodies: list[tuple[str, bytes]], requests: int,
@@ -172,6 +221,8 @@ def main() -> int:
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8, 16], help="concurrency levels")
     ap.add_argument("--log-requests", type=int, default=60,
                     help="requests to each of the log-on and log-off servers (0: skip the logging cost)")
+    ap.add_argument("--no-baseline", dest="baseline", action="store_false",
+                    help="skip the issue's champion (logreg + VGG16 64x64 float32) measured beside the champion")
     args = ap.parse_args()
 
     from genre.features.extractor import feature_names
@@ -195,7 +246,13 @@ def main() -> int:
     bound = cores / local["cpu_per_clip"]
     print(f"\nin-process: p50 {local['p50']:.3f} s, p95 {local['p95']:.3f} s, CPU {local['cpu_per_clip']:.3f} s "
           f"per clip -> compute bound {bound:.2f} requests/s on {cores} cores")
-    print("CPU seconds per clip: " + ", ".join(f"{k[4:]} {v:.3f}" for k, v in local.items() if k.startswith("cpu ")))
+    print(f"CPU seconds per clip: {by_part(local)}")
+    if args.baseline:
+        base_run = in_process(issue_champion(predictor, clips), clips, args.repeat)
+        print(f"the issue's champion (logreg + VGG16 64x64 float32) on the same clips: p50 {base_run['p50']:.3f} s, "
+              f"CPU {base_run['cpu_per_clip']:.3f} s per clip ({by_part(base_run)})")
+        print(f"-> the champion takes {local['cpu_per_clip'] / base_run['cpu_per_clip']:.2f}x its CPU per clip "
+              f"({base_run['cpu_per_clip'] / local['cpu_per_clip']:.2f}x less)")
     cpu_log = log_cpu(predictor.labels, len(feature_names(predictor.features)))
     print(f"prediction log: {cpu_log * 1000:.3f} CPU-ms per answer ({cpu_log / local['p50']:.3%} of the in-process p50)")
     del predictor
@@ -218,12 +275,15 @@ def main() -> int:
             cold = time.perf_counter() - t0
             print(f"\ncold start to the first answer: {cold:.1f} s")
             print("| concurrency | requests | p50 s | p95 s | p99 s | requests/s | errors | p50 vs in-process "
-                  "| of the bound |")
-            print("|---|---|---|---|---|---|---|---|---|")
+                  "| of the bound | server CPU-s/request | client CPU-s/request |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             for level in args.levels:
-                r = load(base, bodies, level, max(args.requests, level))
+                r = load(base, bodies, level, max(args.requests, level), server.pid)
                 print(f"| {level} | {r['requests']} | {r['p50']:.3f} | {r['p95']:.3f} | {r['p99']:.3f} | "
-                      f"{r['rps']:.2f} | {r['errors']} | {r['p50'] / local['p50']:.2f}x | {r['rps'] / bound:.0%} |")
+                      f"{r['rps']:.2f} | {r['errors']} | {r['p50'] / local['p50']:.2f}x | {r['rps'] / bound:.0%} | "
+                      f"{r['server_cpu']:.3f} | {r['client_cpu']:.3f} |")
+            print("(the bound: cores / in-process CPU per clip; the client runs on the same cores, so the service "
+                  "can reach at most cores / (server + client CPU per request))")
         finally:
             stop(server)
         if args.log_requests:
