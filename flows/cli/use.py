@@ -17,6 +17,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from genre.data.audio import AudioError
     from genre.serving import registry
     from genre.serving.predictor import IncompatibleModel, Predictor
+    from genre.threads import one_blas_thread
 
     found = champion_record(args)
     if found is None:
@@ -28,6 +29,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except IncompatibleModel as exc:
         print(f"genre predict: {exc}", file=sys.stderr)
         return 2
+    one_blas_thread()  # one clip at a time: a second BLAS thread only spins (genre/threads.py)
     failed = 0
     for path in args.files:
         try:

@@ -29,6 +29,7 @@ from genre.atomic import atomic_path, write_json
 from genre.config import FeatureConfig, PretrainedConfig
 from genre.data.audio import AudioError, load
 from genre.features.extractor import analyse, feature_keys, feature_names, segment_features, segment_mels
+from genre.threads import one_blas_thread, one_blas_thread_inside
 
 TABLE_FILE = "features.parquet"
 MELS_FILE = "mels.npy"
@@ -156,8 +157,9 @@ def compute_one(job: Job, cache_root: str | Path, cfg: FeatureConfig,
 
 def compute_many(jobs: Sequence[Job], cache_root: str | Path, cfg: FeatureConfig,
                  pretrained: PretrainedConfig | None = None) -> list[Outcome]:
-    """:func:`compute_one` over a chunk of jobs, one clip in memory at a time."""
-    return [compute_one(job, cache_root, cfg, pretrained) for job in jobs]
+    """:func:`compute_one` over a chunk of jobs, one clip in memory at a time (BLAS at one thread meanwhile)."""
+    with one_blas_thread_inside():
+        return [compute_one(job, cache_root, cfg, pretrained) for job in jobs]
 
 
 def _checked(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
@@ -210,15 +212,17 @@ def extract_dataset(
     with tqdm(total=len(jobs), desc="features", unit="clip", disable=not progress or not jobs) as bar:
         if workers > 1 and len(jobs) > 1:
             ctx = multiprocessing.get_context("forkserver")
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                                     initializer=one_blas_thread) as pool:
                 futures = [pool.submit(compute_one, job, cache_root, cfg, pretrained) for job in jobs]
                 for fut in as_completed(futures):
                     outcomes.append(fut.result())
                     bar.update()
         else:
-            for job in jobs:
-                outcomes.append(compute_one(job, cache_root, cfg, pretrained))
-                bar.update()
+            with one_blas_thread_inside():
+                for job in jobs:
+                    outcomes.append(compute_one(job, cache_root, cfg, pretrained))
+                    bar.update()
     return assemble(clips, cache, outcomes, out_root)
 
 

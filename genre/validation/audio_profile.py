@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from genre.atomic import atomic_path
 from genre.data.audio import AudioError, load
+from genre.threads import one_blas_thread
 
 FP_RATE = 11025
 FP_FFT = 1024
@@ -151,7 +152,8 @@ def profile_clips(paths: list[str], sha256s: list[str], sample_rates: list[int],
     jobs = [(paths[i], sha256s[i], int(sample_rates[i]), str(cache_root), full_scale) for i in todo]
     bar = tqdm(total=len(jobs), desc="audio profile", unit="clip", disable=not progress or not jobs)
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
+                                 initializer=one_blas_thread) as pool:
             for i, profile in zip(todo, pool.map(_profile_one, *zip(*jobs), chunksize=4)):
                 out[i] = profile
                 bar.update()
