@@ -193,6 +193,9 @@ class ServeConfig(_Section):
     over_duration: Literal["truncate", "refuse"] = "truncate"  # longer files: analyse the start, or answer 413
     max_batch_files: int = Field(16, ge=1)  # files in one /classify_batch request
     token: str | None = None  # bearer token the API requires; None: no authentication
+    # service processes, one per core (at most 4 unless set), each with its own copy of the model; with BLAS at one
+    # thread a request uses about one core, and processes run side by side where threads of one would share the GIL
+    workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1)
     threads: int = Field(2, ge=1)  # requests one worker analyses at once
     timeout: float = Field(120.0, gt=0)  # seconds one request may take
     log: bool = True  # log every answer to <home>/predictions (genre.serving.prediction_log)

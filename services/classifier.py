@@ -80,10 +80,22 @@ class FeedbackInput(bentoml.IODescriptor):
         return await super().from_http_request(request, serde)
 
 
+def _found(request_id: str, wait: float = 1.0) -> bool:
+    """Whether ``request_id`` is in the log; an answer of another worker may still sit in that worker's queue for a
+    moment, so a missing id is looked for again for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while not is_logged(_HOME, request_id):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 model_app = FastAPI(title="genre model", docs_url=None, redoc_url=None, openapi_url=None)
 
 
-@bentoml.service(name="genre-classifier", traffic={"timeout": SETTINGS.timeout}, threads=SETTINGS.threads,
+@bentoml.service(name="genre-classifier", traffic={"timeout": SETTINGS.timeout}, workers=SETTINGS.workers,
+                 threads=SETTINGS.threads,
                  http={"host": SETTINGS.host, "port": SETTINGS.port})
 @bentoml.asgi_app(model_app, path="/")
 @bentoml.asgi_app(page_app, path="/")  # the page at /, the API description at /docs
@@ -96,9 +108,11 @@ class GenreClassifier:
         import numpy as np
 
         from genre.serving.predictor import Predictor
+        from genre.threads import one_blas_thread
 
         self.predictor = Predictor.load(self.model.path)
         self.tag = str(self.model.tag)
+        one_blas_thread()  # requests run side by side (serve.threads), each with one BLAS thread: half the CPU
         rate = self.predictor.features.sample_rate
         warmup = np.random.default_rng(0).standard_normal(3 * rate).astype(np.float32) * 0.1
         self.predictor.classify_signal(warmup)  # compile the forward pass before the first request
@@ -135,7 +149,7 @@ class GenreClassifier:
         if self.log is None:
             raise Refused("this service keeps no prediction log (serve.log = false), so feedback cannot be stored")
         self.log.flush()  # an answer of this worker still queued is found too
-        if not is_logged(_HOME, request_id):
+        if not _found(request_id):
             raise Refused(f"unknown request id {request_id[:60]!r}: send the request_id of an answer of /classify "
                           f"or /classify_batch (kept {SETTINGS.log_retention_days} days)")
         self.log.feedback(request_id, genre)
