@@ -221,6 +221,8 @@ def main() -> int:
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8, 16], help="concurrency levels")
     ap.add_argument("--log-requests", type=int, default=60,
                     help="requests to each of the log-on and log-off servers (0: skip the logging cost)")
+    ap.add_argument("--bento", help="the Bento to serve (default: the champion's; `genre package` builds one of "
+                                    "the current code)")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false",
                     help="skip the issue's champion (logreg + VGG16 64x64 float32) measured beside the champion")
     args = ap.parse_args()
@@ -234,17 +236,29 @@ def main() -> int:
         print(f"no champion in {args.home}: run `genre run` first", file=sys.stderr)
         return 2
     store = registry.use_store(args.home)
+    bento = args.bento or record["bento"]
     files = sorted(Path(args.data).rglob("*.wav"))
     clips = files[:: max(1, len(files) // args.clips)][: args.clips]
     seconds = np.mean([sf.info(c).duration for c in clips])
-    print(f"champion {record['tag']} (Bento {record['bento']}); {len(clips)} clips of {seconds:.1f} s on average")
+    print(f"champion {record['tag']} (Bento {bento}); {len(clips)} clips of {seconds:.1f} s on average")
     print(subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.strip())
 
     predictor = Predictor.load(registry.model_path(record["tag"]))
+    from threadpoolctl import threadpool_info
+
+    from genre.threads import one_blas_thread
+
+    blas = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+    default = in_process(predictor, clips, args.repeat)
+    one_blas_thread()  # as the service and `genre predict` run (genre/threads.py)
     local = in_process(predictor, clips, args.repeat)
+    print(f"\nin-process with {blas} BLAS threads (the process default): p50 {default['p50']:.3f} s, CPU "
+          f"{default['cpu_per_clip']:.3f} s per clip; with one, as served: p50 {local['p50']:.3f} s, CPU "
+          f"{local['cpu_per_clip']:.3f} s ({default['cpu_per_clip'] / local['cpu_per_clip']:.2f}x less CPU, p50 "
+          f"{local['p50'] / default['p50']:.2f}x)")
     cores = os.cpu_count() or 1
     bound = cores / local["cpu_per_clip"]
-    print(f"\nin-process: p50 {local['p50']:.3f} s, p95 {local['p95']:.3f} s, CPU {local['cpu_per_clip']:.3f} s "
+    print(f"in-process (one BLAS thread): p50 {local['p50']:.3f} s, p95 {local['p95']:.3f} s, CPU {local['cpu_per_clip']:.3f} s "
           f"per clip -> compute bound {bound:.2f} requests/s on {cores} cores")
     print(f"CPU seconds per clip: {by_part(local)}")
     if args.baseline:
@@ -264,7 +278,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env["GENRE_HOME"] = str(Path(tmp) / "home")  # the bench's answers are logged there, not in --home
         t0 = time.perf_counter()
-        server = start([sys.executable, "-m", "bentoml", "serve", record["bento"], "--host", "127.0.0.1", "--port",
+        server = start([sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1", "--port",
                         str(port)], env, Path(tmp) / "server.log")
         try:
             import httpx
@@ -273,7 +287,12 @@ def main() -> int:
             wait_until(lambda: httpx.post(f"{base}/classify", files={"audio": (name, body)}, timeout=60)
                        .status_code == 200, 300, "bentoml serve", server)
             cold = time.perf_counter() - t0
-            print(f"\ncold start to the first answer: {cold:.1f} s")
+            import psutil
+
+            tree = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+            rss = sum(p.memory_info().rss for p in tree) / 2**20
+            print(f"\ncold start to the first answer: {cold:.1f} s; the server's processes hold {rss:.0f} MiB "
+                  f"(resident, {len(tree)} processes)")
             print("| concurrency | requests | p50 s | p95 s | p99 s | requests/s | errors | p50 vs in-process "
                   "| of the bound | server CPU-s/request | client CPU-s/request |")
             print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -287,7 +306,7 @@ def main() -> int:
         finally:
             stop(server)
         if args.log_requests:
-            cost = logging_cost(record["bento"], env, bodies, args.log_requests, Path(tmp))
+            cost = logging_cost(bento, env, bodies, args.log_requests, Path(tmp))
             print(f"\nprediction log, {cost['requests']} requests each, in turns at concurrency 1: p50 "
                   f"{cost['off']:.3f} s off, {cost['on']:.3f} s on ({cost['on'] / cost['off'] - 1:+.1%}); median "
                   f"of the rounds' on - off {cost['paired'] * 1000:+.1f} ms ({cost['paired'] / cost['off']:+.1%} "
