@@ -31,7 +31,7 @@ def test_an_upward_import_breaks_a_contract(tmp_path):
                           env={"PYTHONPATH": str(tmp_path), "PATH": ""})
     assert proc.returncode == 1
     out = " ".join(proc.stdout.split())
-    assert "top to bottom; config and atomic under all BROKEN" in out, proc.stdout
+    assert "top to bottom; config, atomic and threads under all BROKEN" in out, proc.stdout
     assert "the library imports neither Prefect nor BentoML's service code BROKEN" in out, proc.stdout
 
 
