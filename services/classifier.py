@@ -112,7 +112,7 @@ class GenreClassifier:
 
         self.predictor = Predictor.load(self.model.path)
         self.tag = str(self.model.tag)
-        one_blas_thread()  # requests run side by side (serve.threads), each with one BLAS thread: half the CPU
+        one_blas_thread()  # requests run side by side (serve.workers, serve.threads), each on one BLAS thread
         rate = self.predictor.features.sample_rate
         warmup = np.random.default_rng(0).standard_normal(3 * rate).astype(np.float32) * 0.1
         self.predictor.classify_signal(warmup)  # compile the forward pass before the first request
