@@ -104,14 +104,20 @@ def issue_champion(predictor, clips: list[Path]):
                      combiner=Combiner("average", ["logreg", NETWORK], [0.5, 0.5]), cnn=cnn, image_size=64)
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds so far of process ``pid`` and its children (the server and its workers)."""
+def server_tree(pid: int) -> list:
+    """Process ``pid`` and its children: the server, BentoML's supervisor and its workers."""
     import psutil
 
-    procs = [psutil.Process(pid)]
-    procs += procs[0].children(recursive=True)
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds so far of the server's processes."""
+    import psutil
+
     total = 0.0
-    for proc in procs:
+    for proc in server_tree(pid):
         try:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
@@ -287,9 +293,7 @@ def main() -> int:
             wait_until(lambda: httpx.post(f"{base}/classify", files={"audio": (name, body)}, timeout=60)
                        .status_code == 200, 300, "bentoml serve", server)
             cold = time.perf_counter() - t0
-            import psutil
-
-            tree = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+            tree = server_tree(server.pid)
             rss = sum(p.memory_info().rss for p in tree) / 2**20
             print(f"\ncold start to the first answer: {cold:.1f} s; the server's processes hold {rss:.0f} MiB "
                   f"(resident, {len(tree)} processes)")
