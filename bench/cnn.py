@@ -1,11 +1,12 @@
 """VGG16, both sides in one run: float32 vs bfloat16 (training and inference images/s), a transfer head's epoch on
-cached base outputs vs a full from-scratch epoch, and VGG16 quality on gtzan-mini per preset (test clip ROC-AUC and
-accuracy, trained on the frozen split's train clips, early-stopped on its validation clips, per split seed).
-Figures go in BENCHMARKS.md.
+cached base outputs vs a full from-scratch epoch, and VGG16 quality on gtzan-mini (or the synthetic demo) per preset
+(test clip ROC-AUC and accuracy, trained on the frozen split's train clips, early-stopped on its validation clips, per
+split seed). Figures go in BENCHMARKS.md.
 
     .venv/bin/python bench/cnn.py --part speed                     # 96x96, 256 images
     .venv/bin/python bench/cnn.py --part speed --size 128 --images 128
     .venv/bin/python bench/cnn.py --part quality --seeds 42 7 --presets default configs/vgg16-gtzan.toml
+    .venv/bin/python bench/cnn.py --part quality --data demo --seeds 42 7 2024 --presets default
 """
 
 from __future__ import annotations
@@ -84,15 +85,18 @@ def head_vs_full(size: int, n: int, batch: int) -> tuple[float, float]:
     return time.perf_counter() - start, full
 
 
-def gtzan_mini(home: Path):
-    """The gtzan-mini feature set (features and mel arrays cached under ``home``, memory-mapped)."""
+def feature_set(data: str, home: Path):
+    """The feature set of a ``<genre>/<clip>`` folder, or of the synthetic demo set that ``genre run`` makes without
+    ``--data`` (features and mel arrays cached under ``home``, memory-mapped)."""
     from genre.config import load_config
+    from genre.data.demo import make_demo_dataset
     from genre.data.store import sha256_file
     from genre.features.dataset import extract_dataset
 
     cfg = load_config(home=home)
+    root = make_demo_dataset(home / "demo-synthetic") if data == "demo" else Path(data)
     clips = pd.DataFrame([{"clip_id": f.stem, "label": g.name, "sha256": sha256_file(f), "path": str(f)}
-                          for g in sorted(GTZAN_MINI.iterdir()) if g.is_dir() for f in sorted(g.iterdir())])
+                          for g in sorted(root.iterdir()) if g.is_dir() for f in sorted(g.iterdir())])
     fs = extract_dataset(clips, list(clips["path"]), cfg.feature_cache, cfg.features, workers=cfg.workers,
                          out_root=home / "feature-sets")
     return fs, clips, cfg.features.top_db
@@ -143,8 +147,8 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def quality_table(args: argparse.Namespace) -> None:
-    fs, clips, top_db = gtzan_mini(Path(args.home))
-    print(f"VGG16 on gtzan-mini ({len(clips)} clips, {len(fs.table)} segments), test clips of each split seed")
+    fs, clips, top_db = feature_set(args.data, Path(args.home))
+    print(f"VGG16 on {args.data} ({len(clips)} clips, {len(fs.table)} segments), test clips of each split seed")
     results = {(p, seed): quality(fs, clips, top_db, p, seed) for p in args.presets for seed in args.seeds}
     print(f"{'preset':<28}{'seed':>6}{'ROC-AUC':>9}{'accuracy':>10}{'train s':>9}{'best epoch':>12}")
     for (p, seed), (auc, acc, seconds, best) in results.items():
@@ -164,7 +168,9 @@ def main() -> None:
     p.add_argument("--presets", nargs="+", default=["default", "configs/vgg16-gtzan.toml"],
                    help="'default' (CNNConfig's defaults) or TOML files with a [cnn] section")
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 7, 2024], help="split seeds")
-    p.add_argument("--home", default=".genre", help="where the gtzan-mini features are cached (default .genre)")
+    p.add_argument("--data", default=str(GTZAN_MINI),
+                   help="quality on this <genre>/<clip> folder, or 'demo': the synthetic demo set (default gtzan-mini)")
+    p.add_argument("--home", default=".genre", help="where the features are cached (default .genre)")
     args = p.parse_args()
     if args.part in ("speed", "both"):
         speed(args)

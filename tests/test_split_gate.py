@@ -125,6 +125,40 @@ def test_fingerprint_names_the_test_clips_only() -> None:
     assert fingerprint(a) != fingerprint({**a, "y": "test"})
 
 
+def test_fingerprint_is_stable_across_versions() -> None:
+    # champions and gate records store it: the same test clips must give the same value in every release
+    import hashlib
+
+    a = {"b": "test", "a": "test", "c": "train"}
+    assert fingerprint(a) == hashlib.sha256(b"a\nb").hexdigest()[:12]
+
+
+@pytest.mark.parametrize(("validation", "test", "n", "expected"), [
+    (0.1, 0.25, 10, (1, 3)), (0.1, 0.25, 14, (1, 4)), (0.2, 0.2, 12, (2, 2)), (0.1, 0.15, 16, (2, 2))])
+def test_validation_and_test_get_their_share_rounded_half_up(validation, test, n, expected) -> None:
+    split = assign_splits(_clips(n, labels=("a",)), SplitConfig(validation=validation, test=test))
+    got = [sum(s == name for s in split.values()) for name in ("validation", "test")]
+    assert tuple(got) == expected  # round(share x n), a half going to the split; train takes the rest
+
+
+def test_new_clips_make_up_the_shares_a_frozen_split_lacks() -> None:
+    frozen = {f"a{i:03d}": "train" for i in range(10)}  # e.g. frozen before validation and test existed
+    split = assign_splits(_clips(20, labels=("a",)), SplitConfig(validation=0.2, test=0.2), frozen)
+    assert {c: split[c] for c in frozen} == frozen
+    assert pd.Series(list(split.values())).value_counts().to_dict() == {"train": 12, "validation": 4, "test": 4}
+
+
+def test_the_split_does_not_depend_on_the_order_of_rows() -> None:
+    # recordings whose sections carry two labels (one mislabelled): the label handled first places the recording
+    rows = [{"clip_id": f"r{r:02d}s{s}", "label": "ab"[(r + s) % 2], "recording": f"yt:{r:02d}"}
+            for r in range(10) for s in range(2)]
+    rows += [{"clip_id": f"q{r:02d}", "label": "ab"[r % 2], "recording": f"yt:q{r:02d}"} for r in range(10)]
+    clips = pd.DataFrame(rows)
+    split = assign_splits(clips, SplitConfig())
+    for other in (clips.iloc[::-1], clips.sort_values("label", ascending=False)):
+        assert assign_splits(other.reset_index(drop=True), SplitConfig()) == split
+
+
 def test_rank_auc_counts_a_class_with_one_clip_and_is_nan_without_two_classes() -> None:
     import numpy as np
 

@@ -116,3 +116,17 @@ def test_real_clip_features_pass(gtzan_mini: Path, tmp_path: Path) -> None:
     report, profile = validate_features(fs.table, feature_names(cfg.features), cfg.validation, GXRun(), train)
     assert not report.critical, report.table()
     assert profile is not None and profile.names == fs.names
+
+
+def test_profile_bounds_are_the_training_range_widened_by_a_tenth_of_the_span() -> None:
+    x = np.array([[0.1, 5.0], [0.7, 5.0], [0.4, 5.0]], dtype=np.float32)
+    profile = FeatureProfile.learn(x, ["a", "b"])
+    assert profile.low == pytest.approx([0.1 - 0.06, 5.0]) and profile.high == pytest.approx([0.7 + 0.06, 5.0])
+    assert FeatureProfile.learn(x.astype(np.float64), ["a", "b"]) == profile  # computed in float64 whatever comes in
+    assert FeatureProfile.learn(x[:1], ["a", "b"]).rows == 1  # one training segment is a profile too
+
+
+@pytest.mark.parametrize("x", [np.zeros((0, 2)), np.zeros((3, 3)), np.zeros(2)], ids=["empty", "wide", "1-D"])
+def test_profile_refuses_a_matrix_that_does_not_match_its_names(x: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"need a non-empty \(rows, 2\) feature matrix, got shape"):
+        FeatureProfile.learn(x, ["a", "b"])
