@@ -9,10 +9,11 @@ verdict files and changes only the scheduling:
    *current* source (so the mutant names are mutmut's; ``mutmut show NAME`` shows the change);
 2. pytest collects the selected test files once; a clean pass (no mutant, in a fork) must pass, and records which
    tests call which mutated function and how long each test takes;
-3. every mutant runs in its own fork of that process: only the tests that call the mutated function, fastest first,
-   stopping at the first failure (killed), or all passing (survived), or the clean time x3 + 60 s passing (timeout);
-4. verdicts are written into ``mutants/<module>.meta`` as they come, where ``mutmut results`` and ``bench/mutation_table.py`` read
-   them.
+3. every mutant runs in its own fork of that process: only the tests that call the mutated function, the fastest
+   test file first (each file's tests together, so its fixtures are built once), stopping at the first failure
+   (killed), or all passing (survived), or the clean time x3 + 60 s passing (timeout);
+4. verdicts are written into ``mutants/<module>.meta`` as they come, where ``mutmut results`` and
+   ``bench/mutation_table.py`` read them.
 
     .venv/bin/python bench/mutation_fast.py genre/features/extractor.py genre/validation/suites.py
     .venv/bin/python bench/mutation_fast.py genre/metrics/scores.py --tests tests/test_split_gate.py
@@ -101,6 +102,14 @@ def clean_pass(items: list, modules: set[str]) -> dict:
     return record
 
 
+def fastest_first(tests: list[str], duration: dict[str, float]) -> list[str]:
+    """Test files by their tests' total time, each file's tests by time: a file's fixtures are built once."""
+    per_file: dict[str, float] = {}
+    for test in tests:
+        per_file[test.split("::")[0]] = per_file.get(test.split("::")[0], 0.0) + duration[test]
+    return sorted(tests, key=lambda test: (per_file[test.split("::")[0]], test.split("::")[0], duration[test]))
+
+
 def in_fork(fn) -> tuple[int, Path]:
     """Start ``fn`` in a forked child: its pid and the file its JSON result goes to (exit 1 when it returns False)."""
     fd, path = tempfile.mkstemp(suffix=".json")
@@ -145,7 +154,7 @@ class Scheduler:
         while todo or running:
             while todo and len(running) < self.children:
                 name = todo.pop(0)
-                tests = sorted(callers.get(function_of(name), []), key=duration.__getitem__)
+                tests = fastest_first(callers.get(function_of(name), []), duration)
                 if not tests:
                     self.verdicts[name] = (NO_TESTS, 0.0)
                     continue

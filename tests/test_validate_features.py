@@ -124,6 +124,15 @@ def test_profile_bounds_are_the_training_range_widened_by_a_tenth_of_the_span() 
     assert profile.low == pytest.approx([0.1 - 0.06, 5.0]) and profile.high == pytest.approx([0.7 + 0.06, 5.0])
     assert FeatureProfile.learn(x.astype(np.float64), ["a", "b"]) == profile  # computed in float64 whatever comes in
     assert FeatureProfile.learn(x[:1], ["a", "b"]).rows == 1  # one training segment is a profile too
+    assert profile.margin == 0.1 and FeatureProfile.learn(x, ["a", "b"], margin=0.5).margin == 0.5
+
+
+def test_a_column_is_unusual_when_more_than_half_its_segments_are_outside_the_bounds() -> None:
+    profile = FeatureProfile(["a", "b"], [0.0, 0.0], [1.0, 1.0], rows=4, margin=0.1)
+    assert profile.outside(np.array([[0.0, 1.0], [0.0, 1.0]])) == []  # on the bounds is inside
+    assert profile.outside(np.array([[-0.1, 1.1], [0.5, 0.5]])) == []  # half the segments: not more than half
+    assert profile.outside(np.array([[-0.1, 1.1], [-0.1, 0.5], [0.5, 1.1]])) == ["a", "b"]
+    assert profile.outside(np.array([[-0.1, 0.5], [0.5, 0.5]]), share=0.4) == ["a"]
 
 
 @pytest.mark.parametrize("x", [np.zeros((0, 2)), np.zeros((3, 3)), np.zeros(2)], ids=["empty", "wide", "1-D"])
