@@ -1,4 +1,5 @@
-"""Mutation testing in one pytest session: each mutant in a fork of it, running only its covering tests, fastest first.
+"""Mutation testing in one pytest session: each mutant in a fork of it, running only its covering tests, likely
+killers first.
 
 mutmut 3 (``bench/mutation.sh``) starts a pytest run per mutant with the covering tests in file order, so a mutant pays
 its test modules' fixtures (trained models, decoded clips) before the test that would kill it in milliseconds; on
@@ -9,9 +10,10 @@ verdict files and changes only the scheduling:
    *current* source (so the mutant names are mutmut's; ``mutmut show NAME`` shows the change);
 2. pytest collects the selected test files once; a clean pass (no mutant, in a fork) must pass, and records which
    tests call which mutated function and how long each test takes;
-3. every mutant runs in its own fork of that process: only the tests that call the mutated function, the fastest
-   test file first (each file's tests together, so its fixtures are built once), stopping at the first failure
-   (killed), or all passing (survived), or the clean time x3 + 60 s passing (timeout);
+3. every mutant runs in its own fork of that process: only the tests that call the mutated function, the test files
+   that are fast and killed mutants before first (each file's tests together, so its fixtures are built once),
+   stopping at the first failure (killed), or all passing (survived), or the clean time x3 + 60 s passing
+   (timeout);
 4. verdicts are written into ``mutants/<module>.meta`` as they come, where ``mutmut results`` and
    ``bench/mutation_table.py`` read them.
 
@@ -64,8 +66,9 @@ def function_of(mutant: str) -> str:
     return mutant.partition("__mutmut_")[0]
 
 
-def run_items(items: list, record: dict | None = None, current: list[str] | None = None) -> bool:
-    """Run pytest items in this process in the given order, fixtures shared as in a pytest run; False at a failure."""
+def run_items(items: list, record: dict | None = None, current: list[str] | None = None) -> str | None:
+    """Run pytest items in this process in the given order, fixtures shared as in a pytest run, up to the first
+    failing one: its node id (None when all pass)."""
     from _pytest.runner import runtestprotocol
 
     for i, item in enumerate(items):
@@ -78,8 +81,8 @@ def run_items(items: list, record: dict | None = None, current: list[str] | None
         if any(r.failed for r in reports):
             if record is not None:
                 record["failed"].append(item.nodeid)
-            return False
-    return True
+            return item.nodeid
+    return None
 
 
 def clean_pass(items: list, modules: set[str]) -> dict:
@@ -102,28 +105,48 @@ def clean_pass(items: list, modules: set[str]) -> dict:
     return record
 
 
-def fastest_first(tests: list[str], duration: dict[str, float]) -> list[str]:
-    """Test files by their tests' total time, each file's tests by time: a file's fixtures are built once."""
-    per_file: dict[str, float] = {}
+def likely_killers_first(tests: list[str], duration: dict[str, float], kills: dict[str, int]) -> list[str]:
+    """Test files by their tests' total time over (1 + the mutants they killed so far), each file's tests together
+    (its fixtures are built once), killers first, then by time."""
+    time_of: dict[str, float] = {}
+    kills_of: dict[str, int] = {}
     for test in tests:
-        per_file[test.split("::")[0]] = per_file.get(test.split("::")[0], 0.0) + duration[test]
-    return sorted(tests, key=lambda test: (per_file[test.split("::")[0]], test.split("::")[0], duration[test]))
+        file = test.split("::")[0]
+        time_of[file] = time_of.get(file, 0.0) + duration[test]
+        kills_of[file] = kills_of.get(file, 0) + kills.get(test, 0)
+
+    def key(test: str) -> tuple:
+        file = test.split("::")[0]
+        return time_of[file] / (1 + kills_of[file]), file, -kills.get(test, 0), duration[test]
+
+    return sorted(tests, key=key)
 
 
-def in_fork(fn) -> tuple[int, Path]:
-    """Start ``fn`` in a forked child: its pid and the file its JSON result goes to (exit 1 when it returns False)."""
+def in_fork(fn, config) -> tuple[int, Path]:
+    """Start ``fn`` in a forked child: its pid and the file its JSON result goes to (exit 1 when it returns a test).
+
+    The child's ``tmp_path`` folders go under the result file's name + ``.tmp``, which :func:`reap` removes: a child
+    leaves by ``os._exit`` and pytest never cleans them up (thousands of trained models and feature caches)."""
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     pid = os.fork()
     if pid == 0:
         code = 2
         try:
+            config._tmp_path_factory._basetemp = Path(path + ".tmp")
+            Path(path + ".tmp").mkdir()
             result = fn()
             Path(path).write_text(json.dumps(result))
-            code = KILLED if result is False else 0
+            code = KILLED if isinstance(result, str) else 0
         finally:
             os._exit(code)
     return pid, Path(path)
+
+
+def reap(path: Path) -> None:
+    """Remove a finished child's result file and its tmp_path folders."""
+    path.unlink(missing_ok=True)
+    shutil.rmtree(f"{path}.tmp", ignore_errors=True)
 
 
 class Scheduler:
@@ -137,9 +160,10 @@ class Scheduler:
         items = {item.nodeid: item for item in session.items}
         order = list(items.values())
         start = time.perf_counter()
-        pid, path = in_fork(lambda: clean_pass(order, self.modules))
+        pid, path = in_fork(lambda: clean_pass(order, self.modules), session.config)
         os.waitpid(pid, 0)
         clean = json.loads(path.read_text())
+        reap(path)
         if clean["failed"]:
             sys.exit(f"the unmutated tests fail: {clean['failed']}; fix them first")
         print(f"clean pass: {len(items)} tests in {time.perf_counter() - start:.0f} s", flush=True)
@@ -149,21 +173,22 @@ class Scheduler:
             for function in functions:
                 callers.setdefault(function, []).append(test)
         running: dict[int, tuple[str, Path, float, float]] = {}
+        kills: dict[str, int] = {}  # mutants each test killed: it is tried early for the next ones
         todo = list(self.mutants)
         done = 0
         while todo or running:
             while todo and len(running) < self.children:
                 name = todo.pop(0)
-                tests = fastest_first(callers.get(function_of(name), []), duration)
+                tests = likely_killers_first(callers.get(function_of(name), []), duration, kills)
                 if not tests:
                     self.verdicts[name] = (NO_TESTS, 0.0)
                     continue
 
-                def mutant(name: str = name, tests: list[str] = tests) -> bool:
+                def mutant(name: str = name, tests: list[str] = tests) -> str | None:
                     os.environ["MUTANT_UNDER_TEST"] = name
                     return run_items([items[t] for t in tests])
 
-                pid, path = in_fork(mutant)
+                pid, path = in_fork(mutant, session.config)
                 running[pid] = (name, path, time.perf_counter(), sum(duration[t] for t in tests) * 3 + 60)
             time.sleep(0.05)
             for pid, (name, path, began, limit) in list(running.items()):
@@ -177,8 +202,11 @@ class Scheduler:
                     code = TIMEOUT
                 else:
                     code = SURVIVED if os.waitstatus_to_exitcode(status) == 0 else KILLED
+                    if code == KILLED and path.stat().st_size:
+                        killer = json.loads(path.read_text())
+                        kills[killer] = kills.get(killer, 0) + 1
                 del running[pid]
-                path.unlink(missing_ok=True)
+                reap(path)
                 self.verdicts[name] = (code, elapsed)
                 done += 1
                 if done % 20 == 0 or not (todo or running):

@@ -28,6 +28,7 @@ from genre.features.extractor import (
     MEL_FIELDS,
     analyse,
     clip_mel_db,
+    feature_columns,
     feature_names,
     markdown,
     output_key,
@@ -131,3 +132,18 @@ def test_feature_docs_are_current() -> None:
     assert doc == markdown(FeatureConfig()), "regenerate: python -m genre.features.extractor > docs/features.md"
     for name in feature_names(FeatureConfig()):
         assert f"| `{name}` |" in doc
+
+
+def test_rolloff_takes_the_first_bin_that_reaches_the_share_as_librosa_does() -> None:
+    from genre.features.extractor import _rolloff
+
+    freq = np.array([[100.0], [200.0], [300.0]])
+    mag = np.array([[0.85, 0.0, 0.5], [0.15, 0.85, 0.25], [0.0, 0.15, 0.25]])  # frame 0 reaches 0.85 at its first bin
+    ours = _rolloff(mag, freq)
+    assert ours.tolist() == [[100.0, 200.0, 300.0]]
+    assert np.array_equal(ours, librosa.feature.spectral_rolloff(S=mag, freq=freq[:, 0], roll_percent=0.85))
+
+
+def test_coefficients_are_named_in_the_docs_whatever_their_number() -> None:
+    two = [c.meaning for c in feature_columns(FeatureConfig(n_mfcc=2)) if c.name.startswith("mfcc0")]
+    assert len(set(two)) == len(two) and "(coefficient 1)" in two[1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,13 @@ def test_a_batch_goes_on_past_short_and_silent_clips(tmp_path: Path) -> None:
 def test_cache_keys_follow_the_extractor_version() -> None:
     import genre.features.extractor as extractor
 
+    # the recorded form: caches and saved models of earlier releases carry these keys and values
+    assert extractor.versions() == {"features": extractor.FEATURES_VERSION, "mels": extractor.MELS_VERSION}
+    for output, fields, version in (("features", extractor.FEATURE_FIELDS, extractor.FEATURES_VERSION),
+                                    ("mels", extractor.MEL_FIELDS, extractor.MELS_VERSION)):
+        values = {"version": version, **{f: getattr(CFG, f) for f in fields}}
+        blob = json.dumps(values, sort_keys=True).encode()
+        assert output_key(output, CFG) == hashlib.sha256(blob).hexdigest()[:12]
     before = output_key("features", CFG)
     extractor.FEATURES_VERSION += 1
     try:
@@ -113,6 +122,8 @@ def test_features_librosa_refuses_are_a_feature_error_and_a_segment_needs_one_ff
     window = FeatureConfig(min_seconds=0.04, segment_seconds=0.05)
     with pytest.raises(FeatureError, match=r"^clip of 1102 samples is shorter than one FFT window \(2048\)$"):
         analyse(y[: int(0.05 * SR)], window)
+    one = FeatureConfig(min_seconds=0.04, segment_seconds=2048 / SR)  # a segment of exactly one window is enough
+    assert analyse(y[:2048], one).mag.shape[0] == 1025
     with pytest.raises(FeatureError, match=r"^0\.50 s of audio is shorter than the minimum of 1 s"):
         fit_length(y[: SR // 2], CFG)
     assert len(fit_length(y[:SR], CFG)) == 3 * SR  # exactly the minimum is enough
