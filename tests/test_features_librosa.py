@@ -147,3 +147,18 @@ def test_rolloff_takes_the_first_bin_that_reaches_the_share_as_librosa_does() ->
 def test_coefficients_are_named_in_the_docs_whatever_their_number() -> None:
     two = [c.meaning for c in feature_columns(FeatureConfig(n_mfcc=2)) if c.name.startswith("mfcc0")]
     assert len(set(two)) == len(two) and "(coefficient 1)" in two[1]
+
+
+def test_zero_crossings_and_rms_equal_librosa_at_the_edges_the_threshold_and_over_long_clips() -> None:
+    from genre.features.extractor import _zcr_rms
+
+    rng = np.random.default_rng(3)
+    y = rng.choice(np.array([-0.5, -1e-10, 0.0, 5e-11, 0.5], dtype=np.float32), size=6000)
+    y[:1500] = -0.25  # starts and ends below zero: the edge padding must not cross
+    y[-1500:] = -0.25
+    zcr, rms = _zcr_rms(y, 2048, 512)
+    assert np.array_equal(zcr, librosa.feature.zero_crossing_rate(y, frame_length=2048, hop_length=512))
+    assert np.allclose(rms, librosa.feature.rms(y=y, frame_length=2048, hop_length=512), rtol=1e-6, atol=0)
+    long = rng.uniform(-1, 1, 120 * 22050).astype(np.float32)  # running sums of 2.6 M squares need float64
+    assert np.allclose(_zcr_rms(long, 2048, 512)[1], librosa.feature.rms(y=long, frame_length=2048, hop_length=512),
+                       rtol=1e-5, atol=0)
