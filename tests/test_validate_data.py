@@ -180,10 +180,19 @@ def test_every_expectation_of_the_data_suites_has_a_planted_fault_that_trips_it(
     def exps() -> list:  # GX binds an expectation to the suite that ran it: a fresh list per run
         return catalog_expectations(cfg.validation, None, cfg.features.min_seconds)
 
-    tripped.update(_tripped(ValidationReport(run.run("catalog", bad, exps(), ["item"]))))
+    structural = _tripped(ValidationReport(run.run("catalog", bad, exps(), ["item"])))
+    items = bad["item"].tolist()
+    assert structural[("catalog", "expect_column_values_to_not_be_null", "label")].offending == [items[0]]
+    assert structural[("catalog", "expect_column_values_to_match_regex", "sha256")].offending == [items[1]]
+    assert structural[("catalog", "expect_column_values_to_be_between", "sha256s_per_clip")].offending == items[2:4]
+    # a string among the durations makes the column an object column, whose every value GX then reports
+    assert items[4] in structural[("catalog", "expect_column_values_to_be_in_type_list", "duration")].offending
+    tripped.update(structural)
     for column in ("clip_id", "label", "source", "source_id", "sha256", "duration", "sample_rate", "channels",
                    "status", "reason"):
-        tripped.update(_tripped(ValidationReport(run.run("catalog", bad.drop(columns=[column]), exps(), ["item"]))))
+        missing_column = _tripped(ValidationReport(run.run("catalog", bad.drop(columns=[column]), exps(), ["item"])))
+        assert ("catalog", "expect_column_to_exist", column) in missing_column
+        tripped.update(missing_column)
     one_genre = balance_rows(ok[ok["label"] == "synth-funk"], None)
     tripped.update(_tripped(ValidationReport(run.run("balance", one_genre, balance_expectations(cfg.validation),
                                                      ["label"]))))
@@ -194,6 +203,15 @@ def test_every_expectation_of_the_data_suites_has_a_planted_fault_that_trips_it(
                   + [_key("balance", e) for e in balance_expectations(cfg.validation)])
     missing = sorted(set(everything) - set(tripped))
     assert not missing, missing
+    # what stops a run: a catalog that is not structurally sound, too many failed ingestions, a genre too small;
+    # the rest warns (and quarantines the items it names)
+    structure = {"expect_column_to_exist", "expect_column_values_to_be_in_type_list",
+                 "expect_column_values_to_not_be_null"}
+    for suite, expectation, column in everything:
+        critical = (suite == "ingestion" or (suite == "balance" and column in ("", "clips"))
+                    or (suite == "catalog" and (expectation in structure or column.startswith("sha256"))))
+        assert tripped[suite, expectation, column].severity == (CRITICAL if critical else WARNING), (
+            suite, expectation, column)
 
 
 def test_catalog_rows_are_the_usable_items_with_their_duplicates_and_clip_facts() -> None:
@@ -214,6 +232,7 @@ def test_catalog_rows_are_the_usable_items_with_their_duplicates_and_clip_facts(
     assert ok["exact_duplicate_of"].fillna("").tolist() == ["", "", "folder:x:a.wav", ""]
     assert ok["sha256s_per_clip"].tolist() == [2, 2, 2, 2] and ok["labels_per_clip"].tolist() == [1, 1, 2, 2]
     assert ok["exact_duplicate_of"].dtype == object and ok["item"].dtype == object
+    assert ok.columns[0] == "item" and "index" not in ok.columns  # Data Docs tables start with the item
 
 
 def test_balance_counts_clips_per_genre_against_the_smallest() -> None:
