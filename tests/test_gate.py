@@ -60,3 +60,47 @@ def test_a_better_candidate_promotes_with_a_paired_interval_around_the_differenc
     saved = json.loads(json.dumps(record.to_dict()))
     assert saved["verdict"] == "promote" and saved["champion"] == "champ:1" and saved["n_clips"] == 8
     assert {r["item"] for r in record.rows()} >= {"verdict", "floor (gate.min_roc_auc)", "candidate - champion"}
+
+
+def test_the_record_says_what_was_compared_and_why_in_its_table() -> None:
+    record = _decide(PERFECT, champion=TWO_SWAPS)
+    assert record.reasons == ["ROC-AUC 1.0000 clears the floor 0.7500",
+                              "beats the champion champ:1's 0.7500 on the same test clips"]
+    assert record.rows() == [
+        {"item": "verdict", "value": "promote"},
+        {"item": "reasons", "value": record.reason},
+        {"item": "candidate", "value": "cand"},
+        {"item": "candidate ROC-AUC", "value": 1.0},
+        {"item": "floor (gate.min_roc_auc)", "value": 0.75},
+        {"item": "champion", "value": "champ:1"},
+        {"item": "champion ROC-AUC on these clips", "value": 0.75},
+        {"item": "required improvement (gate.min_improvement)", "value": 0.0},
+        {"item": "candidate - champion", "value": 0.25},
+        {"item": "95% interval of the difference (paired bootstrap)", "value": "[+0.0000, +0.7500]"},
+        {"item": "test clips", "value": 8},
+        {"item": "test split", "value": "split1"},
+        {"item": "decided at", "value": record.decided_at}]
+    saved = record.to_dict()
+    assert (saved["candidate"], saved["floor"], saved["min_improvement"], saved["test_split"]) == (
+        "cand", 0.75, 0.0, "split1")
+    # no champion: its cells are empty, and no note means no parentheses
+    alone = {r["item"]: r["value"] for r in _decide(ONE_SWAP).rows()}
+    assert alone["champion"] == "none" and alone["reasons"].endswith("; no comparable champion")
+    assert all(alone[k] == "" for k in ("champion ROC-AUC on these clips", "candidate - champion",
+                                        "95% interval of the difference (paired bootstrap)"))
+
+
+def test_values_are_rounded_to_four_decimals_and_the_interval_follows_the_seed() -> None:
+    y = np.array([0, 0, 0, 1, 1, 1])
+    candidate, champion = _probs([.1, .2, .5, .4, .7, .8]), _probs([.1, .5, .6, .2, .3, .8])  # 8/9 and 5/9
+
+    def run(seed: int):
+        return decide("cand", y, candidate, 0.5, 0.01, "s", "champ:1", champion, "", bootstrap=200, seed=seed)
+
+    rows = {r["item"]: r["value"] for r in run(0).rows()}
+    assert rows["candidate ROC-AUC"] == 0.8889 and rows["champion ROC-AUC on these clips"] == 0.5556
+    assert rows["candidate - champion"] == 0.3333
+    assert run(0).difference_ci95 == run(0).difference_ci95  # reproducible for a seed
+    assert {run(s).difference_ci95 for s in range(5)} != {run(0).difference_ci95}  # and the seed is used
+    worse = decide("cand", y, champion, 0.0, 0.0, "s", "champ:1", candidate, "", bootstrap=50, seed=0)
+    assert worse.reasons[1] == "does not beat the champion champ:1's 0.8889 on the same test clips (+0.0000 needed)"
