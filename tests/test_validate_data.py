@@ -23,6 +23,11 @@ def run_validation(data: Path, cfg: Config, docs: Path | None = None) -> tuple[V
     return report, catalog, source_name(data)
 
 
+def catalog_row(source_id: str, clip: str, label: str, sha: str, status: str = "ok", **facts: object) -> dict:
+    return {"clip_id": clip, "label": label, "source": "folder:x", "source_id": source_id, "sha256": sha * 64,
+            "duration": 3.0, "sample_rate": 22050, "channels": 1, "status": status, "reason": "", **facts}
+
+
 def failed(report: ValidationReport) -> dict[tuple[str, str], object]:
     return {(c.suite, c.column): c for c in report.checks if not c.success}
 
@@ -102,6 +107,10 @@ def test_clean_set_passes_and_writes_offline_data_docs(tmp_path: Path) -> None:
         assert 'src="http' not in text and "stylesheet\" href=\"http" not in text, page
     text = index.read_text()
     assert "passed" in text and "validations/audio/" in text
+    # a configured genre without a clip is counted (as 0), not left out of the balance
+    cfg = load_config(home=str(tmp_path / "home"), workers=1, genres=[*GENRES, "synth-polka"])
+    report = validate_data(catalog.frame(), BlobStore(cfg.store_dir), cfg, GXRun(), progress=False)
+    assert [(c.suite, c.column, c.offending) for c in report.critical] == [("balance", "clips", ["synth-polka"])]
 
 
 def test_real_gtzan_clips_pass(gtzan_mini: Path, tmp_path: Path) -> None:
@@ -163,8 +172,10 @@ def test_every_expectation_of_the_data_suites_has_a_planted_fault_that_trips_it(
     assert tripped[("audio", "expect_column_values_to_be_between", "nonfinite_share")].offending == [name["nonfinite"]]
     assert name["stereo_clipped"] in tripped[("audio", "expect_column_values_to_be_between", "clipped_share")].offending
     assert name["hires"] not in report.quarantine()  # 96 kHz is ordinary studio audio
-    assert tripped[("audio", "expect_column_values_to_be_in_set", "decodable")].offending == [
-        item(source, "synth-ambient/synth-ambient.003.wav")]
+    damaged_item = item(source, "synth-ambient/synth-ambient.003.wav")
+    undecodable = tripped[("audio", "expect_column_values_to_be_in_set", "decodable")]
+    assert undecodable.offending == [damaged_item] and "decode_error=" in undecodable.details[damaged_item]
+    assert tripped[("audio", "expect_column_values_to_be_between", "length_ratio")].offending == [name["truncated"]]
 
     # the structural checks of the catalog, planted in the rows themselves
     ok = catalog_rows(catalog.frame())
@@ -219,13 +230,9 @@ def test_catalog_rows_are_the_usable_items_with_their_duplicates_and_clip_facts(
 
     from genre.validation.suites import catalog_rows
 
-    def row(source_id: str, clip: str, label: str, sha: str, status: str = "ok") -> dict:
-        return {"clip_id": clip, "label": label, "source": "folder:x", "source_id": source_id, "sha256": sha * 64,
-                "duration": 3.0, "sample_rate": 22050, "channels": 1, "status": status, "reason": ""}
-
-    frame = pd.DataFrame([row("b.wav", "c1", "rock", "b"), row("a.wav", "c1", "rock", "a"),
-                          row("c.wav", "c2", "jazz", "a"), row("d.wav", "c2", "pop", "d"),
-                          row("e.wav", "c3", "rock", "e", status="failed")])
+    frame = pd.DataFrame([catalog_row("b.wav", "c1", "rock", "b"), catalog_row("a.wav", "c1", "rock", "a"),
+                          catalog_row("c.wav", "c2", "jazz", "a"), catalog_row("d.wav", "c2", "pop", "d"),
+                          catalog_row("e.wav", "c3", "rock", "e", status="failed")])
     ok = catalog_rows(frame)
     assert ok["item"].tolist() == ["folder:x:a.wav", "folder:x:b.wav", "folder:x:c.wav", "folder:x:d.wav"]
     # the first item (in catalog order) of a content is the original; later ones name it
@@ -238,7 +245,7 @@ def test_catalog_rows_are_the_usable_items_with_their_duplicates_and_clip_facts(
 def test_balance_counts_clips_per_genre_against_the_smallest() -> None:
     import pandas as pd
 
-    ok = pd.DataFrame({"clip_id": ["a", "a", "b", "c", "d", "e", "f"],
+    ok = pd.DataFrame({"item": list("1234567"), "clip_id": ["a", "a", "b", "c", "d", "e", "f"],
                        "label": ["rock", "rock", "rock", "jazz", "jazz", "jazz", "jazz"]})
     table = balance_rows(ok, None)
     assert dict(zip(table["label"], table["clips"])) == {"jazz": 4, "rock": 2}  # one row per clip, not per item
@@ -248,3 +255,87 @@ def test_balance_counts_clips_per_genre_against_the_smallest() -> None:
     assert configured["ratio_to_smallest"].tolist() == [2.0, 4.0, 0.0]  # against one clip when a genre has none
     empty = balance_rows(ok.head(0), None)
     assert len(empty) == 0 and list(empty.columns) == ["label", "clips", "ratio_to_smallest"]
+
+
+def _offenders(checks: list) -> dict[tuple[str, str], list[str]]:
+    return {(c.expectation, c.column): c.offending for c in checks if not c.success}
+
+
+def test_each_bound_passes_on_the_edge_and_trips_past_it() -> None:
+    """The limits of the catalog, audio and balance suites on hand-made rows: a value on a bound passes, one past it
+    is named, and a cell of the wrong type is named by the type check alone."""
+    import pandas as pd
+
+    from genre.config import ValidationConfig
+    from genre.validation.suites import audio_expectations, balance_expectations, catalog_expectations, catalog_rows
+
+    cfg, run = ValidationConfig(), GXRun()
+    frame = pd.DataFrame([
+        catalog_row("edge.wav", "c1", "música-latina", "1", duration=cfg.max_duration, channels=1),
+        catalog_row("long.wav", "c2", "rock", "2", duration=cfg.max_duration + 0.5),
+        catalog_row("mute.wav", "c3", "rock", "3", channels=0),
+        catalog_row("shout.wav", "c4", "Rock Music", "4"),
+        catalog_row("typed.wav", "c5", "rock", "5"),
+    ])
+    ok = catalog_rows(frame)
+    ok.loc[ok["source_id"] == "typed.wav", "source_id"] = 5  # a number where the catalog keeps strings
+    named = _offenders(run.run("catalog", ok, catalog_expectations(cfg, None, 1.0), ["item"]))
+    assert named == {
+        ("expect_column_values_to_be_between", "duration"): ["folder:x:long.wav"],
+        ("expect_column_values_to_be_between", "channels"): ["folder:x:mute.wav"],
+        ("expect_column_values_to_match_regex", "label"): ["folder:x:shout.wav"],  # folded and dashed, any alphabet
+        ("expect_column_values_to_be_in_type_list", "source_id"): ["folder:x:typed.wav"],
+    }
+
+    edge = {"decodable": True, "decode_error": None, "rms": 0.1, "clipped_share": cfg.max_clipped_share,
+            "nonfinite_share": 0.0, "near_duplicate_of": None}
+    audio = pd.DataFrame([
+        {"item": "low", "clip_id": "low", **edge, "length_ratio": 1.0 - cfg.max_length_mismatch,
+         "near_duplicate_similarity": 0.0},
+        {"item": "high", "clip_id": "high", **edge, "length_ratio": 1.0 + cfg.max_length_mismatch,
+         "near_duplicate_similarity": cfg.near_duplicate_similarity - 1e-4},
+        {"item": "longer", "clip_id": "longer", **edge, "length_ratio": 1.0 + cfg.max_length_mismatch + 0.01,
+         "near_duplicate_similarity": 0.5},
+        {"item": "twin", "clip_id": "twin", **edge, "length_ratio": 1.0,
+         "near_duplicate_similarity": cfg.near_duplicate_similarity},  # the threshold itself is a near duplicate
+    ]).astype({"item": object, "clip_id": object, "decode_error": object, "near_duplicate_of": object})
+    named = _offenders(run.run("audio", audio, audio_expectations(cfg), ["item"]))
+    assert named == {("expect_column_values_to_be_between", "length_ratio"): ["longer"],
+                     ("expect_column_values_to_be_between", "near_duplicate_similarity"): ["twin"]}
+
+    two = balance_rows(pd.DataFrame({"clip_id": [f"c{i}" for i in range(6)], "label": ["rock", "jazz"] * 3}), None)
+    assert _offenders(run.run("balance", two, balance_expectations(cfg), ["label"])) == {}  # two genres are enough
+
+
+def test_audio_rows_name_near_duplicates_of_any_earlier_clip_and_keep_undecodable_ones_apart(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    import soundfile as sf
+
+    from genre.data.demo import STYLES, render_clip
+    from genre.validation.suites import audio_rows
+
+    cfg = load_config(home=str(tmp_path / "home"), workers=1)
+    store, rate = BlobStore(cfg.store_dir), 22050
+    first = render_clip(STYLES["synth-funk"], seed=1, seconds=3.0)
+    signals = {"first": first, "echo": np.concatenate([np.zeros(int(0.004 * rate)), first]),  # 4 ms later
+               "other": render_clip(STYLES["synth-ambient"], seed=2, seconds=3.0)}
+    shas = []
+    for name, y in signals.items():
+        sf.write(tmp_path / f"{name}.wav", y, rate)
+        shas.append(store.put(tmp_path / f"{name}.wav"))
+    (tmp_path / "broken.wav").write_bytes(b"RIFF" + bytes(40))
+    shas.append(store.put(tmp_path / "broken.wav"))
+    ok = pd.DataFrame({"item": ["first", "echo", "other", "broken"], "clip_id": ["1", "2", "3", "4"],
+                       "sha256": shas, "sample_rate": rate, "duration": [3.0, 3.004, 3.0, 3.0]})
+    rows = audio_rows(ok, store, cfg, progress=False)
+    assert rows.columns.tolist() == ["item", "clip_id", "decodable", "decode_error", "length_ratio", "rms",
+                                     "clipped_share", "nonfinite_share", "near_duplicate_similarity",
+                                     "near_duplicate_of"]
+    assert rows["near_duplicate_of"].fillna("").tolist() == ["", "first", "", ""]  # the first clip is a match too
+    assert rows["decodable"].tolist() == [True, True, True, False]
+    assert rows["decode_error"].isna().tolist() == [True, True, True, False]
+    similarity, ratio = rows["near_duplicate_similarity"], rows["length_ratio"]
+    assert similarity[1] > cfg.validation.near_duplicate_similarity > similarity[2] and np.isnan(similarity[3])
+    assert np.array_equal(similarity[:3], similarity[:3].round(4))  # shown as the report rounds it
+    assert np.allclose(ratio[:3], 1.0, atol=1e-3) and np.isnan(ratio[3])

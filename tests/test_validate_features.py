@@ -47,13 +47,17 @@ def test_ranges_come_from_training_rows_and_flag_held_out_outliers(gx_run: GXRun
     table = segment_table()
     held_out = table.index[~train_mask(table)]
     table.loc[held_out[:3], "rms_mean"] = 1e3  # 3 of 40 held-out segments in one column
-    report, profile = validate_features(table, NAMES, ValidationConfig(), gx_run, train_mask(table))
+    table.loc[held_out[5:8], "zcr_mean"] = -1e3  # and 3 below the range in another (an earlier column)
+    table.loc[held_out[9], "mfcc01_mean"] = 1e3  # one of 40 (2.5%): within the tolerated share (5%)
+    report, profile = validate_features(table, NAMES, ValidationConfig(feature_range_margin=0.1), gx_run,
+                                        train_mask(table))
     assert {c.suite for c in report.checks} == {"features", "feature-values", "feature-ranges"}
     assert sum(c.suite == "feature-ranges" for c in report.checks) == len(NAMES)
     assert not report.critical
-    (check,) = report.warnings  # every other column of the held-out rows lies inside its range
+    low, check = report.warnings  # every other column of the held-out rows lies inside its range
     assert (check.suite, check.severity, check.column) == ("feature-ranges", WARNING, "rms_mean")
     assert check.offending == ["clip10"] and "3 of 40 unexpected" in str(check.observed)
+    assert (low.column, low.offending) == ("zcr_mean", ["clip10"])
     assert not check.quarantines and report.quarantine() == {}
     train = table.loc[train_mask(table), NAMES]
     assert profile is not None and profile.rows == len(train)
@@ -61,7 +65,15 @@ def test_ranges_come_from_training_rows_and_flag_held_out_outliers(gx_run: GXRun
     assert np.allclose(profile.low, train.min() - 0.1 * span) and np.allclose(profile.high, train.max() + 0.1 * span)
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_margin_comes_from_the_config_and_all_training_rows_check_no_ranges(gx_run: GXRun) -> None:
+    table = segment_table()
+    everything = pd.Series(True, index=table.index)
+    report, profile = validate_features(table, NAMES, ValidationConfig(feature_range_margin=0.25), gx_run, everything)
+    assert profile is not None and profile.margin == 0.25 and profile.rows == len(table)
+    assert {c.suite for c in report.checks} == {"features", "feature-values"}  # no held-out rows to check
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nan_or_inf_feature_is_critical_and_named(gx_run: GXRun, bad: float) -> None:
     table = segment_table()
     table.loc[27, "mfcc03_mean"] = bad
