@@ -40,23 +40,23 @@ SR = 22050
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def librosa_row(y: np.ndarray, n_mfcc: int = 20) -> np.ndarray:
+def librosa_row(y: np.ndarray, n_mfcc: int = 20, sr: int = SR) -> np.ndarray:
     """The reference: each librosa feature function on the raw signal, in feature_names order."""
     a = np.abs(y)
-    mfcc = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=n_mfcc)
+    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
     blocks = [
         librosa.feature.zero_crossing_rate(y, frame_length=2048, hop_length=512),
         librosa.feature.rms(y=y),
-        librosa.feature.spectral_centroid(y=y, sr=SR),
-        *(librosa.feature.spectral_bandwidth(y=y, sr=SR, p=p) for p in (2, 3, 4)),
-        librosa.feature.spectral_rolloff(y=y, sr=SR),
+        librosa.feature.spectral_centroid(y=y, sr=sr),
+        *(librosa.feature.spectral_bandwidth(y=y, sr=sr, p=p) for p in (2, 3, 4)),
+        librosa.feature.spectral_rolloff(y=y, sr=sr),
         librosa.feature.spectral_flatness(y=y),
-        librosa.feature.spectral_contrast(y=y, sr=SR),
+        librosa.feature.spectral_contrast(y=y, sr=sr),
         mfcc,
         librosa.feature.delta(mfcc),
-        librosa.feature.chroma_stft(y=y, sr=SR),
+        librosa.feature.chroma_stft(y=y, sr=sr),
     ]
-    head = [a.mean(), a.std(), stats.skew(a), stats.kurtosis(a), librosa.feature.tempo(y=y, sr=SR)[0]]
+    head = [a.mean(), a.std(), stats.skew(a), stats.kurtosis(a), librosa.feature.tempo(y=y, sr=sr)[0]]
     return np.concatenate([head] + [b.mean(axis=1) for b in blocks] + [b.std(axis=1) for b in blocks])
 
 
@@ -77,6 +77,19 @@ def test_whole_clip_matches_librosa(clips: list[np.ndarray]) -> None:
         off = ~np.isclose(ours[0], ref, rtol=1e-3, atol=1e-6)
         assert not off.any(), {n: (float(a), float(b)) for n, a, b in zip(np.array(names)[off], ours[0][off], ref[off])}
         assert ours[0, names.index("tempo")] == pytest.approx(ref[names.index("tempo")], rel=1e-6)
+
+
+def test_whole_clip_matches_librosa_at_another_sample_rate(clips: list[np.ndarray]) -> None:
+    """Every librosa call is given the configured rate (librosa's default, 22050 Hz, would hide a missing one)."""
+    names = feature_names(FeatureConfig())
+    for y in clips[:2]:
+        y = librosa.resample(y, orig_sr=SR, target_sr=16000)
+        cfg = FeatureConfig(sample_rate=16000, segment_seconds=len(y) / 16000)
+        ours, ref = segment_features(analyse(y, cfg))[0], librosa_row(y, sr=16000)
+        # the top contrast band (6.4-8 kHz here) holds few bins: its quantiles follow float32 rounding more
+        rtol = np.where(np.char.startswith(np.array(names), "contrast06"), 3e-2, 1e-3)
+        off = ~np.isclose(ours, ref, rtol=rtol, atol=1e-6)
+        assert not off.any(), {n: (float(a), float(b)) for n, a, b in zip(np.array(names)[off], ours[off], ref[off])}
 
 
 def test_segments_match_librosa_on_raw_segments(clips: list[np.ndarray]) -> None:
@@ -162,3 +175,25 @@ def test_zero_crossings_and_rms_equal_librosa_at_the_edges_the_threshold_and_ove
     long = rng.uniform(-1, 1, 120 * 22050).astype(np.float32)  # running sums of 2.6 M squares need float64
     assert np.allclose(_zcr_rms(long, 2048, 512)[1], librosa.feature.rms(y=long, frame_length=2048, hop_length=512),
                        rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize(("sr", "n_fft"), [(22050, 2048), (16000, 2048), (9600, 1024)])
+def test_tuning_equals_librosa_estimate_tuning(clips: list[np.ndarray], sr: int, n_fft: int) -> None:
+    """Chroma's tuning estimate, as librosa makes it: on a detuned harmonic tone, tones on the band edges (a bin
+    falls exactly on 4000 Hz at 16 kHz / 2048 and on 150 Hz at 9.6 kHz / 1024), noise, a real clip and silence."""
+    import warnings
+
+    from genre.features.extractor import _tuning
+
+    t = np.arange(3 * sr) / sr
+    detuned = sum(np.sin(2 * np.pi * 440 * 2 ** (0.3 / 12) * k * t) / k for k in range(1, 8))  # A +30 cents
+    edges = np.sin(2 * np.pi * 150 * t) + np.sin(2 * np.pi * 4000 * t)
+    noise = np.random.default_rng(5).standard_normal(len(t))
+    real = librosa.resample(clips[0], orig_sr=SR, target_sr=sr)
+    for y in (detuned, edges, noise, real, np.zeros(len(t))):
+        power = np.abs(librosa.stft(y.astype(np.float32), n_fft=n_fft, hop_length=512)) ** 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # librosa warns that silence has no pitch (and answers 0.0)
+            expected = librosa.estimate_tuning(S=power, sr=sr, n_fft=n_fft)
+        assert _tuning(power, sr, n_fft) == pytest.approx(expected, abs=1e-9)
+    assert _tuning(np.zeros((1 + n_fft // 2, 4), np.float32), sr, n_fft) == 0.0
