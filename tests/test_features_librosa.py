@@ -180,14 +180,17 @@ def test_zero_crossings_and_rms_equal_librosa_at_the_edges_the_threshold_and_ove
 @pytest.mark.parametrize(("sr", "n_fft"), [(22050, 2048), (16000, 2048), (9600, 1024)])
 def test_tuning_equals_librosa_estimate_tuning(clips: list[np.ndarray], sr: int, n_fft: int) -> None:
     """Chroma's tuning estimate, as librosa makes it: on a detuned harmonic tone, tones on the band edges (a bin
-    falls exactly on 4000 Hz at 16 kHz / 2048 and on 150 Hz at 9.6 kHz / 1024), noise, a real clip and silence."""
+    falls exactly on 4000 Hz at 16 kHz / 2048 and on 150 Hz at 9.6 kHz / 1024) and on its highest bin, noise, a
+    real clip and silence."""
     import warnings
 
     from genre.features.extractor import _tuning
 
     t = np.arange(3 * sr) / sr
     detuned = sum(np.sin(2 * np.pi * 440 * 2 ** (0.3 / 12) * k * t) / k for k in range(1, 8))  # A +30 cents
-    edges = np.sin(2 * np.pi * 150 * t) + np.sin(2 * np.pi * 4000 * t)
+    bins = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    top = bins[bins < 4000][-1]  # the highest bin the estimate looks at
+    edges = np.sin(2 * np.pi * 150 * t) + np.sin(2 * np.pi * 4000 * t) + np.sin(2 * np.pi * top * t)
     noise = np.random.default_rng(5).standard_normal(len(t))
     real = librosa.resample(clips[0], orig_sr=SR, target_sr=sr)
     for y in (detuned, edges, noise, real, np.zeros(len(t))):
