@@ -119,6 +119,16 @@ def test_clips_are_member_means_in_first_seen_order_and_the_ensemble_combines_th
         {k: members[k].predict_proba(features) for k in ("right", "wrong")}))
 
 
+def test_a_classification_carries_the_clips_mean_features_and_its_times_in_milliseconds(members, training) -> None:
+    y = tone(2.0)[: int(1.5 * RATE) + 7]  # 1.50032 s, one segment (repeated to fill it) ending where the clip ends
+    result = predictor(members, weighted(1.0), training).classify_signal(y)
+    assert result.seconds == 1.5 and [(s.start, s.end) for s in result.segments] == [(0.0, 1.5)]  # milliseconds
+    np.testing.assert_allclose(result.features, clip_features(y, CFG).features.mean(axis=0), rtol=1e-6)
+    assert len(result.features) == len(feature_names(CFG))  # one value per feature, for the prediction log
+    with pytest.raises(AudioError, match=r"^audio: 0.50 s of audio is too short"):  # a signal without a name
+        predictor(members, weighted(1.0), training).classify_signal(tone(0.5))
+
+
 def test_unusual_features_only_with_a_profile(members, training) -> None:
     noise = np.random.default_rng(0).uniform(-1, 1, 4 * RATE).astype(np.float32)
     assert "flatness_mean" in predictor(members, weighted(1.0), training).classify_signal(noise).unusual_features
