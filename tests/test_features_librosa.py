@@ -177,11 +177,11 @@ def test_zero_crossings_and_rms_equal_librosa_at_the_edges_the_threshold_and_ove
                        rtol=1e-5, atol=0)
 
 
-@pytest.mark.parametrize(("sr", "n_fft"), [(22050, 2048), (16000, 2048), (9600, 1024)])
+@pytest.mark.parametrize(("sr", "n_fft"), [(22050, 2048), (16000, 2048), (9600, 1024), (9568, 1024)])
 def test_tuning_equals_librosa_estimate_tuning(clips: list[np.ndarray], sr: int, n_fft: int) -> None:
     """Chroma's tuning estimate, as librosa makes it: on a detuned harmonic tone, tones on the band edges (a bin
-    falls exactly on 4000 Hz at 16 kHz / 2048 and on 150 Hz at 9.6 kHz / 1024) and on its highest bin, noise, a
-    real clip and silence."""
+    falls exactly on 4000 Hz at 16 kHz / 2048, on 150 Hz at 9.6 kHz / 1024 and half a hertz below it at 9568 Hz)
+    and on its highest bin, the tone very quietly (peaks below 1), noise, a real clip and silence."""
     import warnings
 
     from genre.features.extractor import _tuning
@@ -193,10 +193,21 @@ def test_tuning_equals_librosa_estimate_tuning(clips: list[np.ndarray], sr: int,
     edges = np.sin(2 * np.pi * 150 * t) + np.sin(2 * np.pi * 4000 * t) + np.sin(2 * np.pi * top * t)
     noise = np.random.default_rng(5).standard_normal(len(t))
     real = librosa.resample(clips[0], orig_sr=SR, target_sr=sr)
-    for y in (detuned, edges, noise, real, np.zeros(len(t))):
+    for y in (detuned, edges, detuned * 1e-4, noise, real, np.zeros(len(t))):
         power = np.abs(librosa.stft(y.astype(np.float32), n_fft=n_fft, hop_length=512)) ** 2
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # librosa warns that silence has no pitch (and answers 0.0)
             expected = librosa.estimate_tuning(S=power, sr=sr, n_fft=n_fft)
         assert _tuning(power, sr, n_fft) == pytest.approx(expected, abs=1e-9)
     assert _tuning(np.zeros((1 + n_fft // 2, 4), np.float32), sr, n_fft) == 0.0
+
+
+def test_abs_moments_of_very_quiet_noise_are_measured_and_silence_has_none() -> None:
+    """Only a constant level has no shape: noise at -140 dBFS keeps scipy's skewness and kurtosis."""
+    from genre.features.extractor import _abs_moments
+
+    quiet = np.random.default_rng(4).standard_normal(22050) * 1e-7
+    a = np.abs(quiet)
+    out = _abs_moments(np.concatenate([quiet, np.zeros(22050)]), [(0, 22050), (22050, 44100)])
+    np.testing.assert_allclose(out[0], [a.mean(), a.std(), stats.skew(a), stats.kurtosis(a)], rtol=1e-6)
+    assert out[1].tolist() == [0.0, 0.0, 0.0, 0.0]
