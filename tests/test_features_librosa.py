@@ -211,3 +211,15 @@ def test_abs_moments_of_very_quiet_noise_are_measured_and_silence_has_none() -> 
     out = _abs_moments(np.concatenate([quiet, np.zeros(22050)]), [(0, 22050), (22050, 44100)])
     np.testing.assert_allclose(out[0], [a.mean(), a.std(), stats.skew(a), stats.kurtosis(a)], rtol=1e-6)
     assert out[1].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_tempo_and_mel_images_follow_a_hop_length_and_top_db_other_than_librosas_defaults(
+        clips: list[np.ndarray]) -> None:
+    names = feature_names(FeatureConfig())
+    y = clips[0]
+    cfg = FeatureConfig(hop_length=256, top_db=60.0, segment_seconds=len(y) / SR)
+    sp = analyse(y, cfg)
+    tempo = segment_features(sp)[0, names.index("tempo")]
+    assert tempo == pytest.approx(librosa.feature.tempo(y=y, sr=SR, hop_length=256)[0], rel=1e-6)
+    mel = clip_mel_db(sp)
+    assert mel.min() == pytest.approx(mel.max() - 60.0)  # floored 60 dB under the peak, not librosa's 80
