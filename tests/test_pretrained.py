@@ -150,8 +150,11 @@ def test_member_serves_what_it_learnt(three_genres, monkeypatch) -> None:
     folder = predictor.save(home / "predictor")
     # the model carries its checkpoint's variables: it serves where the musicnn wheel is not installed (a Bento)
     monkeypatch.setattr(musicnn, "find_spec", lambda name: None)
+    musicnn.network.cache_clear()  # as in a new serving process: no network built from the wheel yet
+    musicnn._forward.cache_clear()
     loaded = Predictor.load(folder)
     assert loaded.pretrained == cfg.pretrained and (folder / "pretrained" / "MSD_musicnn" / ".index").is_file()
+    assert loaded.pretrained_dir == str(folder / "pretrained")
     served = loaded.classify_file(paths[0])
     learnt = loaded.predict_clips(test.X, test.mels, test.clips, test.E)[ENSEMBLE][0]
     np.testing.assert_allclose([served.probabilities[g] for g in labels], learnt, atol=1e-5)
