@@ -4,6 +4,7 @@ pretrained member from training to serving."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -161,7 +162,7 @@ def test_member_serves_what_it_learnt(three_genres, monkeypatch) -> None:
     assert served.genre == "blues"
 
 
-def test_a_model_from_other_embeddings_is_refused(tmp_path: Path) -> None:
+def test_a_model_from_other_embeddings_or_without_its_network_is_refused(tmp_path: Path, monkeypatch) -> None:
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(0)
@@ -174,9 +175,19 @@ def test_a_model_from_other_embeddings_is_refused(tmp_path: Path) -> None:
     del meta["pretrained"]["patch_every"]  # saved before the key: it embedded every segment's own patch
     (folder / "predictor.json").write_text(json.dumps(meta))
     assert Predictor.load(folder).pretrained.patch_every == 1
-    meta["pretrained"]["version"] = musicnn.EMBEDDINGS_VERSION + 1
+    for version in (musicnn.EMBEDDINGS_VERSION + 1, None):  # another version, or none recorded
+        meta["pretrained"].pop("version", None)
+        meta["pretrained"].update({} if version is None else {"version": version})
+        (folder / "predictor.json").write_text(json.dumps(meta))
+        with pytest.raises(IncompatibleModel, match="pretrained embeddings this code no longer computes the same "
+                                                    r"way: retrain it \(`genre run`\) and serve the new champion"):
+            Predictor.load(folder)
+    meta["pretrained"]["version"] = musicnn.EMBEDDINGS_VERSION
     (folder / "predictor.json").write_text(json.dumps(meta))
-    with pytest.raises(IncompatibleModel, match="pretrained embeddings"):
+    shutil.rmtree(folder / "pretrained")  # neither its own copy of the checkpoint nor the musicnn wheel
+    monkeypatch.setattr(musicnn, "find_spec", lambda name: None)
+    with pytest.raises(IncompatibleModel, match=f"the model in {folder} needs its pretrained network: the musicnn "
+                                                "package"):
         Predictor.load(folder)
 
 
