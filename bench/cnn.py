@@ -42,7 +42,7 @@ def precision_speed(size: int, n: int, batch: int, repeat: int, precision: str) 
     vgg16.set_precision(precision)
     x = np.random.default_rng(0).normal(0, 50, (n, size, size, 3)).astype(np.float32)
     model = vgg16.build(10, CNNConfig(image_size=size, weights="none"), input_stats=vgg16.channel_stats([x]))
-    y = np.arange(n) % 10
+    y = np.eye(10, dtype=np.float32)[np.arange(n) % 10]
 
     def train() -> None:
         for i in range(0, n, batch):
@@ -69,7 +69,7 @@ def head_vs_full(size: int, n: int, batch: int) -> tuple[float, float]:
     cfg = CNNConfig(image_size=size, weights="none")
     x = np.random.default_rng(0).normal(0, 50, (n, size, size, 3)).astype(np.float32)
     model = vgg16.build(10, cfg, input_stats=vgg16.channel_stats([x]))
-    y = np.arange(n) % 10
+    y = np.eye(10, dtype=np.float32)[np.arange(n) % 10]
     model.train_on_batch(x[:batch], y[:batch])
     start = time.perf_counter()
     for i in range(0, n, batch):
@@ -149,13 +149,23 @@ def speed(args: argparse.Namespace) -> None:
 def quality_table(args: argparse.Namespace) -> None:
     fs, clips, top_db = feature_set(args.data, Path(args.home))
     print(f"VGG16 on {args.data} ({len(clips)} clips, {len(fs.table)} segments), test clips of each split seed")
-    results = {(p, seed): quality(fs, clips, top_db, p, seed) for p in args.presets for seed in args.seeds}
-    print(f"{'preset':<28}{'seed':>6}{'ROC-AUC':>9}{'accuracy':>10}{'train s':>9}{'best epoch':>12}")
-    for (p, seed), (auc, acc, seconds, best) in results.items():
-        print(f"{p:<28}{seed:>6}{auc:>9.3f}{acc:>10.2f}{seconds:>9.0f}{best:>12}")
+    header = f"{'preset':<28}{'seed':>6}{'ROC-AUC':>9}{'accuracy':>10}{'train s':>9}{'best epoch':>12}"
+    results = {}
+    for p in args.presets:
+        for seed in args.seeds:
+            results[p, seed] = quality(fs, clips, top_db, p, seed)
+            print(f"{header}\n{_row(p, seed, results[p, seed])}", flush=True)  # each as it comes: runs are long
+    print(header)
+    for (p, seed), result in results.items():
+        print(_row(p, seed, result))
     for p in args.presets:
         aucs = [results[p, seed][0] for seed in args.seeds]
         print(f"{p:<28}{'mean':>6}{np.mean(aucs):>9.3f}")
+
+
+def _row(preset: str, seed: int, result: tuple[float, float, float, int]) -> str:
+    auc, acc, seconds, best = result
+    return f"{preset:<28}{seed:>6}{auc:>9.3f}{acc:>10.2f}{seconds:>9.0f}{best:>12}"
 
 
 def main() -> None:

@@ -140,6 +140,8 @@ class CNNConfig(_Section):
     batch_size: int = Field(8, description="images per training step")
     learning_rate: float = Field(2e-4, description="peak, after one epoch of warmup (from scratch)")
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the softmax layer")
+    mixup: float = Field(0.0, ge=0.0, description="mixup's Beta(a, a) parameter: each training image blended with "
+                         "another of its batch, and their targets alike (0: off)")
     patience: int = Field(6, ge=1, description="epochs without a better validation clip ROC-AUC before stopping")
     head_epochs: int = Field(60, ge=1, description="transfer: epochs of the head on the cached base outputs")
     head_learning_rate: float = Field(1e-3, description="transfer: learning rate of the head")

@@ -16,7 +16,7 @@ import pytest
 
 from genre.config import CNNConfig
 from genre.models import vgg16
-from genre.models.vgg16_training import BASE_FORWARD, Data, augment, fit
+from genre.models.vgg16_training import BASE_FORWARD, Data, EpochLoop, augment, fit, mixup
 
 N_MELS, FRAMES, TOP_DB = 32, 40, 80.0
 
@@ -73,6 +73,37 @@ def test_augmentation_masks_and_shifts_but_never_flips() -> None:
     assert rows.any() and columns.any()  # a frequency band and a time band
     kept = out[~rows][:, ~columns]
     assert np.all(np.diff(kept.max(axis=1)) > 0)  # low frequencies stay low: no flip of the frequency axis
+
+
+def test_mixup_blends_images_targets_and_class_weights_alike() -> None:
+    rng = np.random.default_rng(0)
+    x, targets, weights = rng.normal(size=(6, 4, 4, 3)), np.eye(3)[[0, 0, 1, 1, 2, 2]], np.arange(1.0, 7.0)
+    mixed_x, mixed_t, mixed_w = mixup(x, targets, weights, 0.4, np.random.default_rng(1))
+    draw = np.random.default_rng(1)  # the same draws: each row's own share, then its partner
+    share, other = draw.beta(0.4, 0.4, 6).astype(np.float32), draw.permutation(6)
+    assert np.allclose(mixed_x, share[:, None, None, None] * x + (1 - share[:, None, None, None]) * x[other])
+    assert np.allclose(mixed_t, share[:, None] * targets + (1 - share[:, None]) * targets[other])
+    assert np.allclose(mixed_w, share * weights + (1 - share) * weights[other])
+    assert np.allclose(mixed_t.sum(axis=1), 1.0) and not np.allclose(mixed_t, targets)
+
+
+def test_training_batches_carry_target_rows_and_balanced_class_weights() -> None:
+    data = toy_data()
+    data.y[:9] = 0  # unbalanced: 9+ of class 0 in 12
+    counts = np.bincount(data.y, minlength=2)
+    for alpha in (0.0, 0.4):
+        loop = EpochLoop(None, data, CNNConfig(image_size=32, batch_size=5, mixup=alpha), Path("unused"), False)
+        batches = list(loop.batches(0))
+        x = np.concatenate([b[0] for b in batches])
+        t, w = np.concatenate([b[1] for b in batches]), np.concatenate([b[2] for b in batches])
+        assert x.shape == (len(data.y), 32, 32, 3) and t.shape == (len(data.y), 2) and np.allclose(t.sum(axis=1), 1)
+        balanced = len(data.y) / (2 * counts)  # each class weighs the same in all
+        if alpha == 0:
+            assert set(np.unique(t)) == {0.0, 1.0}
+            assert np.allclose(w, balanced[t.argmax(axis=1)]) and np.isclose(w[t[:, 1] == 1].sum(), len(data.y) / 2)
+        else:
+            assert ((t > 0.01) & (t < 0.99)).any()  # blended targets
+            assert np.all((w >= balanced.min() - 1e-6) & (w <= balanced.max() + 1e-6))
 
 
 def demo_data(genres: int = 3, clips: int = 8, seconds: float = 4.5) -> tuple[Data, np.ndarray, np.ndarray]:

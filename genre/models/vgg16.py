@@ -173,14 +173,15 @@ def build(n_classes: int, cfg: CNNConfig, base=None, input_stats: tuple[np.ndarr
 
 def compile_model(model, learning_rate: float, steps: int = 0, warmup: int = 0) -> None:
     """Adam at ``learning_rate``; with ``steps``, warmed up linearly from zero over ``warmup`` steps and then
-    cosine-decayed to a tenth (Adam's first full-size steps blow up a deep ReLU stack without batch norm)."""
+    cosine-decayed to a tenth (Adam's first full-size steps blow up a deep ReLU stack without batch norm).
+    Targets are class-probability rows (one-hot, or blended by mixup)."""
     import keras
 
     schedule = learning_rate
     if steps:
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0, max(1, steps - warmup), alpha=0.1, warmup_target=learning_rate, warmup_steps=warmup)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",
                   metrics=["accuracy"])
 
 

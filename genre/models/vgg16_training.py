@@ -2,10 +2,10 @@
 a head trained on them in seconds, optionally the last block fine-tuned).
 
 Both share one epoch loop: SpecAugment masks and a random time shift on the mel arrays (no flips or rotations),
-class weights, early stopping on the validation clips' macro ROC-AUC with the best epoch's weights restored, and a
-checkpoint after every epoch, so a killed training resumes at its last finished epoch. Batches are streamed by
-``tf.data`` from the (memory-mapped) mel arrays, augmented and preprocessed in a background thread while the
-previous batch trains: memory holds a few batches of images, not the data set.
+optionally mixup on the images, class weights, early stopping on the validation clips' macro ROC-AUC with the best
+epoch's weights restored, and a checkpoint after every epoch, so a killed training resumes at its last finished
+epoch. Batches are streamed by ``tf.data`` from the (memory-mapped) mel arrays, augmented and preprocessed in a
+background thread while the previous batch trains: memory holds a few batches of images, not the data set.
 """
 
 from __future__ import annotations
@@ -120,11 +120,11 @@ def _transfer(data: Data, cfg: CNNConfig, workdir: Path, precision: str, progres
     inputs = keras.Input((train_f.shape[1],))
     head = keras.Model(inputs, model.get_layer("genre")(model.get_layer("dropout")(inputs)), name="head")
     vgg16.compile_model(head, cfg.head_learning_rate)
-    weights = _class_weights(data.y, data.n_classes)
+    targets, weights = one_hot(data.y, data.n_classes), _class_weights(data.y, data.n_classes)[data.y]
     history: dict[str, list[float]] = {}
     best, best_epoch, best_weights = -1.0, -1, None
     for epoch in range(cfg.head_epochs):
-        h = head.fit(train_f, data.y, batch_size=cfg.batch_size, epochs=1, class_weight=weights, verbose=0,
+        h = head.fit(train_f, targets, batch_size=cfg.batch_size, epochs=1, sample_weight=weights, verbose=0,
                      shuffle=True)
         auc = _clip_auc(head.predict(val_f, verbose=0), data)
         _append(history, loss=h.history["loss"][0], val_roc_auc=auc)
@@ -196,13 +196,12 @@ class EpochLoop:
         best, best_epoch = (state["best"], state["best_epoch"]) if state else (self.best, -1)
         if first:
             print(f"VGG16: resuming after epoch {first} of {epochs} (checkpoint {self.dir})")
-        weights = _class_weights(self.data.y, self.data.n_classes)
         start, images = time.perf_counter(), 0
         for epoch in range(first, epochs):
             if best_epoch >= 0 and epoch - best_epoch > self.cfg.patience:
                 print(f"VGG16: early stop, no better validation ROC-AUC since epoch {best_epoch + 1}")
                 break
-            loss = self._epoch(epoch, weights)
+            loss = self._epoch(epoch)
             images += len(self.data.y)
             auc = _clip_auc(vgg16.predict(self.model, self.data.val_mels, self.cfg.image_size, self.data.top_db),
                             self.data)
@@ -219,24 +218,25 @@ class EpochLoop:
         return TrainedCNN(self.model, history, seconds, self.cfg.weights, mode=mode, best_epoch=best_epoch,
                           resumed_at=first, images_per_second=images / seconds if images else 0.0)
 
-    def _epoch(self, epoch: int, class_weight: dict[int, float]) -> float:
+    def _epoch(self, epoch: int) -> float:
         losses = []
         steps = -(-len(self.data.y) // self.cfg.batch_size)
         batches = tqdm(self.batches(epoch), total=steps, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
                        disable=not self.progress)
         self.model.reset_metrics()  # train_on_batch reports a running mean: make it this epoch's
-        for x, y in batches:
-            out = self.model.train_on_batch(x, y, class_weight=class_weight)
+        for x, y, w in batches:
+            out = self.model.train_on_batch(x, y, sample_weight=w)
             losses.append(float(np.ravel(out)[0]))
         return float(np.mean(losses))
 
     def batches(self, epoch: int):
-        """One epoch of augmented network-input batches as a ``tf.data`` pipeline over the memory-mapped mels, the
-        next batch prepared in a background thread while this one trains. Seeded by (seed, epoch): a resumed
-        epoch sees the batches it would have seen."""
+        """One epoch of augmented (images, target rows, class weights) batches as a ``tf.data`` pipeline over the
+        memory-mapped mels, the next batch prepared in a background thread while this one trains. Seeded by
+        (seed, epoch): a resumed epoch sees the batches it would have seen."""
         import tensorflow as tf
 
         data, cfg = self.data, self.cfg
+        class_weights = _class_weights(data.y, data.n_classes)
 
         def generate():
             rng = np.random.default_rng([cfg.seed, epoch])
@@ -244,10 +244,13 @@ class EpochLoop:
             for b in range(0, len(order), cfg.batch_size):
                 rows = np.sort(order[b: b + cfg.batch_size])
                 mels = augment(np.asarray(data.mels[rows], dtype=np.float32), rng)
-                yield vgg16.network_input(mels, cfg.image_size, data.top_db), data.y[rows].astype(np.int64)
+                batch = (vgg16.network_input(mels, cfg.image_size, data.top_db),
+                         one_hot(data.y[rows], data.n_classes), class_weights[data.y[rows]])
+                yield mixup(*batch, cfg.mixup, rng) if cfg.mixup else batch
 
         size = cfg.image_size
-        signature = (tf.TensorSpec((None, size, size, 3), tf.float32), tf.TensorSpec((None,), tf.int64))
+        signature = (tf.TensorSpec((None, size, size, 3), tf.float32),
+                     tf.TensorSpec((None, data.n_classes), tf.float32), tf.TensorSpec((None,), tf.float32))
         return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2).as_numpy_iterator()
 
     def _checkpoint(self, epoch: int, history: dict[str, list[float]], best: float, best_epoch: int) -> None:
@@ -289,9 +292,26 @@ def augment(mels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def _class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
+def mixup(x: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """mixup (Zhang et al., 2018): each image blended with another of its batch at a Beta(alpha, alpha) share, its
+    target row and class weight blended at the same share."""
+    share = rng.beta(alpha, alpha, len(x)).astype(np.float32)
+    other = rng.permutation(len(x))
+    s = share.reshape(-1, *([1] * (x.ndim - 1)))
+    return (s * x + (1 - s) * x[other], share[:, None] * targets + (1 - share[:, None]) * targets[other],
+            share * weights + (1 - share) * weights[other])
+
+
+def one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n, n_classes) float32 target rows of integer labels."""
+    return np.eye(n_classes, dtype=np.float32)[y]
+
+
+def _class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Balanced weight per class (n / (classes * count)), 1 for a class without examples."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    return {k: float(len(y) / (n_classes * c)) if c else 1.0 for k, c in enumerate(counts)}
+    return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 1.0).astype(np.float32)
 
 
 def _clip_auc(segment_probs: np.ndarray, data: Data) -> float:
