@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +40,13 @@ def test_overrides_and_file(tmp_path) -> None:
         load_config(**{"cnn.epochz": 3})
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("preset", sorted((Path(__file__).parents[1] / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_every_documented_preset_loads(preset: Path) -> None:
+    """The presets under configs/ hold only known keys with valid values (a typo would fail a user's run)."""
+    cfg = load_config(preset)
+    assert cfg != load_config()  # it changes something
 
 
 def test_run_settings_build_the_cli_config(tmp_path) -> None:
