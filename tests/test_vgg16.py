@@ -106,6 +106,13 @@ def test_training_batches_carry_target_rows_and_balanced_class_weights() -> None
             assert np.all((w >= balanced.min() - 1e-6) & (w <= balanced.max() + 1e-6))
 
 
+def test_a_mixup_training_says_so_in_the_models_info(tmp_path: Path) -> None:
+    cfg = CNNConfig(image_size=32, epochs=2, batch_size=4, mixup=0.4, precision="float32")
+    trained = fit(toy_data(), cfg, tmp_path, progress=False)
+    assert "mixup: images and targets blended at Beta(0.4, 0.4) shares" in trained.info()["cnn_notes"]
+    assert len(trained.history["loss"]) == 2 and np.isfinite(trained.history["loss"]).all()
+
+
 def demo_data(genres: int = 3, clips: int = 8, seconds: float = 4.5) -> tuple[Data, np.ndarray, np.ndarray]:
     """Mel arrays of the SYNTHETIC demo's first ``genres``: 5 clips per genre to train, 1 to validate, the rest to
     test (returned as test mels and test clip labels, one row per segment)."""
@@ -132,6 +139,7 @@ def test_the_demo_learns_from_scratch_with_the_default_config(tmp_path: Path) ->
     cfg = CNNConfig(precision="float32", epochs=8)  # the defaults but for the epochs: fewer clips learn sooner
     trained = fit(data, cfg, tmp_path, progress=False)
     assert trained.info()["cnn_notes"][1].startswith("input: " + vgg16.PREPROCESSING + " + per-channel")
+    assert not any("mixup" in note for note in trained.info()["cnn_notes"])  # off by default
     probs = vgg16.predict(trained.model, test_mels, cfg.image_size, 80.0)
     accuracy = float(np.mean(probs.argmax(axis=1) == test_y))
     assert accuracy >= 0.6, f"test segment accuracy {accuracy:.2f} (chance {1 / data.n_classes:.2f})"

@@ -85,6 +85,8 @@ def fit(data: Data, cfg: CNNConfig, workdir: str | Path, progress: bool = True) 
     else:
         print(f"VGG16: transfer from {cfg.weights} (frozen base, cached outputs); precision {name} ({why})")
         result = _transfer(data, cfg, workdir, name, progress)
+    if cfg.mixup and result.mode != "transfer":  # image batches only: the head trains on cached base outputs
+        result.notes.append(f"mixup: images and targets blended at Beta({cfg.mixup}, {cfg.mixup}) shares")
     result.precision = name
     return result
 
