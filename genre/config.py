@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -340,7 +340,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
 class IngestSettings(BaseModel):
     """The config sections an ingestion may set (the ``ingest`` flow's parameters: a form in the Prefect UI).
 
-    Values equal to the defaults leave those of the TOML file in place; the others override it.
+    From a form, values equal to the defaults leave those of the TOML file in place; from the command line every
+    key given overrides it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -349,14 +350,21 @@ class IngestSettings(BaseModel):
                                                              "rate limit, timeouts, retries")
     audioset: AudioSetConfig = Field(AudioSetConfig(), description="AudioSet classes -> genres, clips tagged twice")
 
+    _given: bool = PrivateAttr(False)  # built from the command line's keys: each one given wins
+
     @classmethod
     def from_dotted(cls, overrides: dict[str, Any]) -> Self:
         """Settings from dotted keys, as ``genre --set cnn.epochs=2`` gives them."""
-        return cls.model_validate(nest(overrides))
+        settings = cls.model_validate(nest(overrides))
+        settings._given = True
+        return settings
 
     def config(self, path: str | Path | None = None, home: str | Path | None = None) -> Config:
-        """The run's :class:`Config`: defaults < TOML file ``path`` < these settings (where not default)."""
-        return load_config(path, home=home, **self.model_dump(exclude_defaults=True))
+        """The run's :class:`Config`: defaults < TOML file ``path`` < these settings: every key given on the command
+        line (``--set cnn.mixup=0`` turns off a preset's mixup), or of a form, which sends every field, the values
+        that differ from the default."""
+        values = self.model_dump(exclude_unset=True) if self._given else self.model_dump(exclude_defaults=True)
+        return load_config(path, home=home, **values)
 
 
 class RunSettings(IngestSettings):

@@ -60,6 +60,12 @@ def test_run_settings_build_the_cli_config(tmp_path) -> None:
     assert settings.model_dump() == RunSettings.from_dotted(dotted).model_dump()
     cfg = settings.config(path, home=tmp_path)
     assert cfg == load_config(path, home=tmp_path, **dotted)
+    # a key given on the command line wins even where it equals the default: `--set cnn.mixup=0` turns a preset's off
+    path.write_text('[cnn]\nmixup = 0.4\n')
+    assert RunSettings.from_dotted({"cnn.mixup": 0}).config(path).cnn.mixup == 0
+    assert RunSettings.from_dotted({"cnn.epochs": 3}).config(path).cnn.mixup == 0.4  # what is not given stays
+    form = RunSettings.model_validate({"cnn": {"mixup": 0.0, "epochs": 3}})  # a form sends every field
+    assert form.config(path).cnn.mixup == 0.4 and form.config(path).cnn.epochs == 3
     assert cfg.cnn.epochs == 3 and cfg.split.seed == 7 and cfg.classical.models == ("logreg",)
     with pytest.raises(ValueError):
         RunSettings.from_dotted({"serve.port": 80})  # not a run's concern
