@@ -140,8 +140,7 @@ class CNNConfig(_Section):
     batch_size: int = Field(8, description="images per training step")
     learning_rate: float = Field(2e-4, description="peak, after one epoch of warmup (from scratch)")
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before the softmax layer")
-    mixup: float = Field(0.0, ge=0.0, description="mixup's Beta(a, a) parameter: each training image blended with "
-                         "another of its batch, and their targets alike (0: off)")
+    mixup: float = Field(0.0, ge=0.0, description="Beta(a, a) of mixup, blending images and targets (0: off)")
     patience: int = Field(6, ge=1, description="epochs without a better validation clip ROC-AUC before stopping")
     head_epochs: int = Field(60, ge=1, description="transfer: epochs of the head on the cached base outputs")
     head_learning_rate: float = Field(1e-3, description="transfer: learning rate of the head")
@@ -323,11 +322,8 @@ def nest(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
-    """Build a :class:`Config` from an optional TOML file and overrides.
-
-    Overrides use nested dicts (``cnn={"epochs": 2}``) or dotted keys
-    (``{"cnn.epochs": 2}``); ``None`` values are ignored.
-    """
+    """A :class:`Config` from an optional TOML file and overrides: nested dicts (``cnn={"epochs": 2}``) or dotted
+    keys (``{"cnn.epochs": 2}``); ``None`` values are ignored."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -338,11 +334,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
 
 
 class IngestSettings(BaseModel):
-    """The config sections an ingestion may set (the ``ingest`` flow's parameters: a form in the Prefect UI).
-
-    From a form, values equal to the defaults leave those of the TOML file in place; from the command line every
-    key given overrides it.
-    """
+    """The config sections an ingestion may set (the ``ingest`` flow's parameters: a form in the Prefect UI)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
