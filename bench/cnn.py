@@ -39,9 +39,9 @@ def precision_speed(size: int, n: int, batch: int, repeat: int, precision: str) 
     from genre.config import CNNConfig
     from genre.models import vgg16
 
-    vgg16.set_precision(precision)
     x = np.random.default_rng(0).normal(0, 50, (n, size, size, 3)).astype(np.float32)
-    model = vgg16.build(10, CNNConfig(image_size=size, weights="none"), input_stats=vgg16.channel_stats([x]))
+    with vgg16.precision_policy(precision):
+        model = vgg16.build(10, CNNConfig(image_size=size, weights="none"), input_stats=vgg16.channel_stats([x]))
     y = np.eye(10, dtype=np.float32)[np.arange(n) % 10]
 
     def train() -> None:

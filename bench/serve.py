@@ -98,8 +98,8 @@ def issue_champion(predictor, clips: list[Path]):
             for c in clips]
     logreg, _ = make_model("logreg", 0)
     logreg.fit(np.concatenate([x for x, _ in rows]), np.concatenate([np.full(len(x), k) for x, k in rows]))
-    vgg16.set_precision("float32")
-    cnn = vgg16.build(len(labels), CNNConfig(image_size=64, precision="float32"))
+    with vgg16.precision_policy("float32"):
+        cnn = vgg16.build(len(labels), CNNConfig(image_size=64, precision="float32"))
     return Predictor(labels=labels, features=predictor.features, classical={"logreg": logreg},
                      combiner=Combiner("average", ["logreg", NETWORK], [0.5, 0.5]), cnn=cnn, image_size=64)
 

@@ -56,6 +56,22 @@ def test_precision_follows_the_processor_and_can_be_forced(monkeypatch) -> None:
         vgg16.precision()
 
 
+def test_bf16_training_leaves_the_process_in_float32(tmp_path: Path) -> None:
+    """The precision is VGG16's, not the process's: a bf16 training keeps bf16 in its own layers and restores the
+    global policy, so a network built after it (the musicnn port, which must match the original's float32) is not
+    built in bf16."""
+    import keras
+
+    from genre.features.pretrained import build
+
+    trained = fit(toy_data(4), CNNConfig(image_size=32, epochs=1, batch_size=4, precision="bfloat16"), tmp_path,
+                  progress=False)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    convolutions = [l for l in trained.model.get_layer("vgg16").layers if isinstance(l, keras.layers.Conv2D)]
+    assert {l.compute_dtype for l in convolutions} == {"bfloat16"} and trained.info()["cnn_precision"] == "bfloat16"
+    assert {l.compute_dtype for l in build("MSD_musicnn").layers} == {"float32"}
+
+
 def test_prediction_is_traced_once_for_any_batch_size() -> None:
     model = vgg16.build(3, CNNConfig(image_size=32, precision="float32"))
     mels = np.random.default_rng(0).uniform(-80, 0, (7, N_MELS, FRAMES)).astype(np.float16)

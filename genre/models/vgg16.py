@@ -6,7 +6,8 @@ Training (from scratch or on a frozen pretrained base) lives in :mod:`genre.mode
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,10 +72,19 @@ def precision(setting: str = "auto") -> tuple[str, str]:
     return "float32", "no bf16 instructions on this processor and no bf16 GPU"
 
 
-def set_precision(name: str) -> None:
+@contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Keras's global dtype policy at ``name`` while VGG16 is built and trained (its layers keep it, saved and
+    loaded with them), the previous policy restored after: a network built later in the same process, such as the
+    musicnn port whose numbers must match the original's float32, is not built in bf16 by accident."""
     import keras
 
+    before = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if name == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
 
 
 def resolve_weights(weights: str) -> str | None:

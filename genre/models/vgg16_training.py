@@ -75,16 +75,17 @@ class Data:
 def fit(data: Data, cfg: CNNConfig, workdir: str | Path, progress: bool = True) -> TrainedCNN:
     """Train VGG16 as ``cfg.weights`` says: ``none`` from scratch, ``imagenet`` or a weights file as transfer."""
     name, why = vgg16.precision(cfg.precision)
-    vgg16.set_precision(name)
     workdir = Path(workdir)
-    if cfg.weights in ("none", ""):
-        print(f"VGG16: training from scratch, WITHOUT pretrained weights (cnn.weights=none); precision {name} ({why})")
-        result = _scratch(data, cfg, workdir, name, progress)
-        result.notes += ["trained from scratch: no pretrained weights",
-                         f"input: {vgg16.input_preprocessing(cfg)} (inside the saved model)"]
-    else:
-        print(f"VGG16: transfer from {cfg.weights} (frozen base, cached outputs); precision {name} ({why})")
-        result = _transfer(data, cfg, workdir, name, progress)
+    with vgg16.precision_policy(name):
+        if cfg.weights in ("none", ""):
+            print(f"VGG16: training from scratch, WITHOUT pretrained weights (cnn.weights=none); precision {name} "
+                  f"({why})")
+            result = _scratch(data, cfg, workdir, name, progress)
+            result.notes += ["trained from scratch: no pretrained weights",
+                             f"input: {vgg16.input_preprocessing(cfg)} (inside the saved model)"]
+        else:
+            print(f"VGG16: transfer from {cfg.weights} (frozen base, cached outputs); precision {name} ({why})")
+            result = _transfer(data, cfg, workdir, name, progress)
     if cfg.mixup and result.mode != "transfer":  # image batches only: the head trains on cached base outputs
         result.notes.append(f"mixup: images and targets blended at Beta({cfg.mixup}, {cfg.mixup}) shares")
     result.precision = name
