@@ -23,8 +23,11 @@ from genre.serving.predictor import ENSEMBLE, PRETRAINED, IncompatibleModel, Pre
 
 FIXTURE = Path(__file__).parent / "data" / "musicnn_reference.npz"
 # The port against musicnn's own TF1 code (scripts/musicnn_reference.py), end to end from the audio file: the
-# largest difference measured was 7.6e-05 on max_pool (values up to ~110), under 1e-6 on the taggrams.
-ATOL, RTOL = 1e-4, 1e-5
+# largest difference measured was 7.6e-05 on max_pool (values up to ~110), under 1e-6 on the taggrams, on an AVX2
+# processor; up to 2.7e-04 on max_pool, on values of 1 and of 100 alike, and 2.6e-06 on the taggrams on an AVX-512
+# one, whose kernels sum in another order (and vary from run to run). A port run in bf16 misses the taggrams by up
+# to 3e-02 and fails.
+ATOL, RTOL = 1e-3, 1e-4
 MSD = PretrainedConfig(checkpoint="MSD_musicnn", layer="max_pool")
 
 
